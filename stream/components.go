@@ -1,0 +1,172 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lovoo/goka"
+)
+
+// runUntilReady runs run in the background, calls ready once isReady's
+// channel closes (unless run already returned), and returns run's result.
+// ready is never called after this function returned.
+func runUntilReady(ctx context.Context, run func(context.Context) error, readyCh func(context.Context) <-chan struct{}, done <-chan struct{}, ready func()) error {
+	wctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-readyCh(wctx):
+			select {
+			case <-done:
+			case <-wctx.Done():
+			default:
+				ready()
+			}
+		case <-wctx.Done():
+		}
+	}()
+	err := run(ctx)
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// ProcessorComponent supervises one goka processor: build makes a new
+// processor (it talks to the broker, so it runs inside the restart loop);
+// the component is ready once all its partitions have recovered.
+func ProcessorComponent(name string, build func() (*goka.Processor, error)) Component {
+	return Component{Name: name, Run: func(ctx context.Context, ready func()) error {
+		p, err := build()
+		if err != nil {
+			return fmt.Errorf("build processor %s: %w", name, err)
+		}
+		return runUntilReady(ctx, p.Run, func(c context.Context) <-chan struct{} {
+			ch := make(chan struct{})
+			go func() {
+				if p.WaitForReadyContext(c) == nil {
+					close(ch)
+				}
+			}()
+			return ch
+		}, p.Done(), ready)
+	}}
+}
+
+// ViewHolder keeps the current instance of a supervised goka view so that
+// readers always reach the latest one. The zero value holds nothing.
+type ViewHolder struct{ v atomic.Pointer[goka.View] }
+
+// ErrNotReady is returned by readers whose component does not serve now.
+var ErrNotReady = errors.New("not ready")
+
+// Get reads key from the current view. It returns ErrNotReady while no view
+// has recovered.
+func (h *ViewHolder) Get(key string) (any, error) {
+	v := h.v.Load()
+	if v == nil {
+		return nil, ErrNotReady
+	}
+	return v.Get(key)
+}
+
+// ViewComponent supervises one goka view; readers use holder. The view is
+// published to the holder once it has recovered all partitions.
+func ViewComponent(name string, holder *ViewHolder, build func() (*goka.View, error)) Component {
+	return Component{Name: name, Run: func(ctx context.Context, ready func()) error {
+		v, err := build()
+		if err != nil {
+			return fmt.Errorf("build view %s: %w", name, err)
+		}
+		done := make(chan struct{})
+		defer holder.v.CompareAndSwap(v, nil)
+		return runUntilReady(ctx, func(ctx context.Context) error {
+			defer close(done)
+			return v.Run(ctx)
+		}, func(context.Context) <-chan struct{} { return v.WaitRunning() }, done, func() {
+			holder.v.Store(v)
+			ready()
+		})
+	}}
+}
+
+// Emitter is a supervised goka emitter. Emit fails fast with ErrNotReady
+// while no emitter is connected; an emit error makes the component rebuild
+// its producer (sarama's idempotent producer does not always recover from
+// exhausted retries).
+type Emitter struct {
+	cur    atomic.Pointer[goka.Emitter]
+	broken chan struct{}
+}
+
+// NewEmitter returns an emitter that is not connected yet; run its
+// Component.
+func NewEmitter() *Emitter { return &Emitter{broken: make(chan struct{}, 1)} }
+
+// EmitSync sends one message and waits until the broker acknowledged it or
+// ctx is done.
+func (e *Emitter) EmitSync(ctx context.Context, key string, msg any, headers goka.Headers) error {
+	em := e.cur.Load()
+	if em == nil {
+		return ErrNotReady
+	}
+	p, err := em.EmitWithHeaders(key, msg, headers)
+	if err != nil {
+		return fmt.Errorf("emit: %w", err)
+	}
+	done := make(chan error, 1)
+	p.Then(func(err error) { done <- err })
+	select {
+	case err := <-done:
+		if err != nil {
+			select {
+			case e.broken <- struct{}{}:
+			default:
+			}
+			return fmt.Errorf("emit: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("emit: no acknowledgement: %w", ctx.Err())
+	}
+}
+
+// Component supervises the emitter; build connects a new goka emitter.
+func (e *Emitter) Component(name string, build func() (*goka.Emitter, error)) Component {
+	return Component{Name: name, Run: func(ctx context.Context, ready func()) error {
+		em, err := build()
+		if err != nil {
+			return fmt.Errorf("build emitter %s: %w", name, err)
+		}
+		// drain a stale signal from the previous instance
+		select {
+		case <-e.broken:
+		default:
+		}
+		e.cur.Store(em)
+		ready()
+		var rerr error
+		select {
+		case <-ctx.Done():
+		case <-e.broken:
+			rerr = errors.New("emit failed; reconnecting")
+		}
+		e.cur.CompareAndSwap(em, nil)
+		finished := make(chan error, 1)
+		go func() { finished <- em.Finish() }()
+		select {
+		case err := <-finished:
+			if rerr == nil && err != nil {
+				rerr = err
+			}
+		case <-time.After(15 * time.Second):
+			rerr = errors.Join(rerr, errors.New("emitter did not finish in 15s"))
+		}
+		return rerr
+	}}
+}

@@ -1,0 +1,390 @@
+package pebblestore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/lovoo/goka/storage"
+	"go.uber.org/zap"
+)
+
+// ErrClosed is returned by every operation on a Store (and its iterators)
+// after Close has been called.
+var ErrClosed = errors.New("pebblestore: store is closed")
+
+const (
+	userPrefix = 'u'
+	metaPrefix = 'm'
+)
+
+var (
+	// offsetKey stores the last applied changelog offset as 8 big-endian bytes.
+	offsetKey = []byte{metaPrefix, 'o', 'f', 'f', 's', 'e', 't'}
+	// userUpper is the exclusive upper bound of the user keyspace.
+	userUpper = []byte{userPrefix + 1}
+)
+
+var _ storage.Storage = (*Store)(nil)
+
+// Store is a goka storage.Storage backed by one Pebble database.
+// See the package documentation for its concurrency and durability contract.
+type Store struct {
+	cfg  config
+	path string
+	log  *zap.Logger
+
+	// mu guards db against Close: operations hold it shared for the duration
+	// of their Pebble call, Close holds it exclusively.
+	mu      sync.RWMutex
+	db      *pebble.DB
+	closed  bool
+	onClose func()
+
+	itersMu sync.Mutex
+	iters   map[*iterator]struct{}
+
+	// recovered is set by MarkRecovered; read without offMu by Set/Delete.
+	recovered atomic.Bool
+
+	offMu       sync.Mutex
+	offset      int64
+	hasOffset   bool
+	dirty       bool // offset differs from the persisted one
+	lastPersist time.Time
+}
+
+// Open opens (creating if necessary) the Pebble database in directory path
+// and returns it as a goka storage. Unless WithCache is given, the store gets
+// a private block cache of WithCacheSize bytes that is freed on Close.
+func Open(path string, opts ...Option) (*Store, error) {
+	cfg := newConfig(opts)
+	cache := cfg.cache
+	if cache == nil {
+		cache = pebble.NewCache(cfg.cacheSize)
+		// The database takes its own reference; ours only has to live until
+		// the open has finished.
+		defer cache.Unref()
+	}
+	return openStore(path, cfg, cache, nil)
+}
+
+// openStore opens the database at path with cache (referenced by the caller
+// for the duration of the call). onClose, if non-nil, runs once after the
+// database has been closed.
+func openStore(path string, cfg config, cache *pebble.Cache, onClose func()) (*Store, error) {
+	db, err := pebble.Open(path, cfg.pebbleOptions(cache))
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: open %s: %w", path, err)
+	}
+	s := &Store{
+		cfg:         cfg,
+		path:        path,
+		log:         cfg.logger.With(zap.String("path", path)),
+		db:          db,
+		onClose:     onClose,
+		iters:       make(map[*iterator]struct{}),
+		lastPersist: cfg.now(),
+	}
+	off, ok, err := s.readOffset()
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.offset, s.hasOffset = off, ok
+	return s, nil
+}
+
+func (s *Store) readOffset() (int64, bool, error) {
+	v, closer, err := s.db.Get(offsetKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("pebblestore: read offset: %w", err)
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("pebblestore: corrupt offset record (%d bytes) in %s", len(v), s.path)
+	}
+	return int64(binary.BigEndian.Uint64(v)), true, nil
+}
+
+// Path returns the directory of the underlying database.
+func (s *Store) Path() string { return s.path }
+
+// Open is part of storage.Storage. The database is already open when the
+// Store is returned, so Open only reports ErrClosed for a closed store.
+func (s *Store) Open() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Close persists the in-memory offset if needed, releases iterators that are
+// still open and closes the database. Calling Close again returns nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+
+	s.itersMu.Lock()
+	leaked := s.iters
+	s.iters = nil
+	s.itersMu.Unlock()
+	if len(leaked) > 0 {
+		s.log.Warn("closing store with unreleased iterators", zap.Int("iterators", len(leaked)))
+	}
+	var errs []error
+	for it := range leaked {
+		if err := it.closeLocked(ErrClosed); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	s.offMu.Lock()
+	if s.dirty {
+		if err := s.persistOffsetLocked(pebble.NoSync); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.offMu.Unlock()
+
+	if err := s.db.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("pebblestore: close %s: %w", s.path, err))
+	}
+	if s.onClose != nil {
+		s.onClose()
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Store) writeOpts() *pebble.WriteOptions {
+	if s.cfg.syncWrites && s.recovered.Load() {
+		return pebble.Sync
+	}
+	return pebble.NoSync
+}
+
+func userKey(key []byte) []byte {
+	k := make([]byte, len(key)+1)
+	k[0] = userPrefix
+	copy(k[1:], key)
+	return k
+}
+
+func userKeyString(key string) []byte {
+	k := make([]byte, len(key)+1)
+	k[0] = userPrefix
+	copy(k[1:], key)
+	return k
+}
+
+// Has reports whether key exists.
+func (s *Store) Has(key string) (bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return false, ErrClosed
+	}
+	_, closer, err := s.db.Get(userKeyString(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("pebblestore: has %q: %w", key, err)
+	}
+	return true, closer.Close()
+}
+
+// Get returns a copy of the value stored under key, or nil, nil if the key
+// does not exist. A key stored with an empty or nil value yields a non-nil
+// empty slice.
+func (s *Store) Get(key string) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	v, closer, err := s.db.Get(userKeyString(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: get %q: %w", key, err)
+	}
+	// v is only valid until closer.Close.
+	out := append(make([]byte, 0, len(v)), v...)
+	return out, closer.Close()
+}
+
+// Set stores value under key. The value is copied; a nil value is stored as
+// an empty value (as goka's LevelDB storage does).
+func (s *Store) Set(key string, value []byte) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if err := s.db.Set(userKeyString(key), value, s.writeOpts()); err != nil {
+		return fmt.Errorf("pebblestore: set %q: %w", key, err)
+	}
+	return nil
+}
+
+// Delete removes key. Deleting a missing key is not an error.
+func (s *Store) Delete(key string) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if err := s.db.Delete(userKeyString(key), s.writeOpts()); err != nil {
+		return fmt.Errorf("pebblestore: delete %q: %w", key, err)
+	}
+	return nil
+}
+
+// GetOffset returns the last offset passed to SetOffset (or persisted by an
+// earlier incarnation of the store), or def if there is none. Unlike goka's
+// LevelDB storage, an offset of 0 is a valid stored offset.
+func (s *Store) GetOffset(def int64) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	s.offMu.Lock()
+	defer s.offMu.Unlock()
+	if !s.hasOffset {
+		return def, nil
+	}
+	return s.offset, nil
+}
+
+// SetOffset records the last changelog offset applied to the store. Before
+// MarkRecovered it is persisted lazily (see WithRecoveryOffsetInterval);
+// afterwards it is written on every call.
+func (s *Store) SetOffset(offset int64) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.offMu.Lock()
+	defer s.offMu.Unlock()
+	s.offset, s.hasOffset, s.dirty = offset, true, true
+	if s.recovered.Load() {
+		return s.persistOffsetLocked(s.writeOpts())
+	}
+	if s.cfg.now().Sub(s.lastPersist) >= s.cfg.recoveryInterval {
+		return s.persistOffsetLocked(pebble.NoSync)
+	}
+	return nil
+}
+
+// persistOffsetLocked writes the in-memory offset. Callers hold offMu and mu
+// (shared or exclusive) with the store open.
+func (s *Store) persistOffsetLocked(wo *pebble.WriteOptions) error {
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], uint64(s.offset))
+	if err := s.db.Set(offsetKey, buf[:], wo); err != nil {
+		return fmt.Errorf("pebblestore: persist offset %d: %w", s.offset, err)
+	}
+	s.dirty = false
+	s.lastPersist = s.cfg.now()
+	return nil
+}
+
+// MarkRecovered ends the recovery phase: the current offset is persisted with
+// a WAL sync (which also makes all earlier writes durable) and subsequent
+// SetOffset calls are written immediately. Calling it again is harmless.
+func (s *Store) MarkRecovered() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.offMu.Lock()
+	defer s.offMu.Unlock()
+	if s.recovered.Load() {
+		return nil
+	}
+	if s.hasOffset {
+		if err := s.persistOffsetLocked(pebble.Sync); err != nil {
+			return err
+		}
+	}
+	s.recovered.Store(true)
+	return nil
+}
+
+// Iterator returns an iterator over a snapshot of all user keys.
+func (s *Store) Iterator() (storage.Iterator, error) {
+	return s.newIterator([]byte{userPrefix}, userUpper)
+}
+
+// IteratorWithRange returns an iterator over a snapshot of the keys in
+// [start, limit). A nil start is unbounded below. If limit is empty (nil or
+// zero length), the range is instead every key having start as a prefix,
+// which for an empty start means all keys; this matches goka's LevelDB
+// storage (util.BytesPrefix). If start >= limit the iterator is empty.
+func (s *Store) IteratorWithRange(start, limit []byte) (storage.Iterator, error) {
+	lower := userKey(start)
+	var upper []byte
+	if len(limit) > 0 {
+		upper = userKey(limit)
+		if string(start) >= string(limit) {
+			upper = lower
+		}
+	} else {
+		upper = prefixEnd(lower)
+	}
+	return s.newIterator(lower, upper)
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p.
+// p starts with userPrefix, so the result is at most userUpper.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil // unreachable for keys with userPrefix
+}
+
+func (s *Store) newIterator(lower, upper []byte) (storage.Iterator, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	pit, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: new iterator: %w", err)
+	}
+	it := &iterator{s: s, it: pit}
+	s.itersMu.Lock()
+	s.iters[it] = struct{}{}
+	s.itersMu.Unlock()
+	return it, nil
+}
+
+func (s *Store) forget(it *iterator) {
+	s.itersMu.Lock()
+	delete(s.iters, it)
+	s.itersMu.Unlock()
+}
