@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hazelnut-mmp/hazelnut/stream"
+)
+
+// The skeleton path on the embedded broker, then a restart on the same
+// --data: every decision is still served and later inits are app opens.
+func TestSkeletonEmbedded(t *testing.T) {
+	cfg := testConfig(t, nil)
+	n := startNode(t, cfg, roleDev)
+	ids := scenarioSkeleton(t, n)
+	n.stop()
+
+	n = startNode(t, cfg, roleDev)
+	for _, id := range ids {
+		data := n.decision(id)
+		if data == nil || data["attribution_source"] != "ORGANIC" {
+			t.Fatalf("after restart install %s: %v", id, data)
+		}
+	}
+	// A second init of a decided install does not re-decide it.
+	if code, _ := n.init(ids[0]); code != 202 {
+		t.Fatalf("second init: %d", code)
+	}
+	n.waitDecided(ids[:1], 10*time.Second)
+}
+
+// The embedded broker is stopped and started again on the same port and
+// data dir while a dev node uses it.
+func TestBrokerRestartEmbedded(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "kafka")
+	emb, err := stream.StartEmbedded(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := emb.Port()
+	t.Cleanup(func() { emb.Close() })
+	n := startNode(t, testConfig(t, emb.Brokers()), roleDev)
+	scenarioBrokerRestart(t, n,
+		func() { emb.Close() },
+		func() {
+			waitFor(t, 10*time.Second, "port to be free", func() bool {
+				l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+				if err != nil {
+					return false
+				}
+				l.Close()
+				return true
+			})
+			emb, err = stream.StartEmbedded(dir, port)
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+}
+
+// A bad setting stops the command with exit status 2 and one line naming
+// the setting and its environment variable.
+func TestBadConfigNamesTheSetting(t *testing.T) {
+	cases := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"dev", "--http", "nowhere"}, nil, `hazelnut: config: --http (HAZELNUT_HTTP): "nowhere" is not host:port`},
+		{[]string{"dev"}, map[string]string{"HAZELNUT_KAFKA_LINGER": "soon"}, `hazelnut: config: HAZELNUT_KAFKA_LINGER: "soon"`},
+		{[]string{"dev", "--groups", "attribution,nope"}, nil, `hazelnut: config: --groups (HAZELNUT_GROUPS): unknown group "nope"`},
+		{[]string{"processor"}, nil, `hazelnut: config: --brokers (HAZELNUT_KAFKA_BROKERS): required for the processor role`},
+		{[]string{"dev", "--no-such-flag"}, nil, `hazelnut: config: unknown flag: --no-such-flag`},
+	}
+	for _, c := range cases {
+		var out, errb bytes.Buffer
+		lookup := func(k string) (string, bool) { v, ok := c.env[k]; return v, ok }
+		code := execute(context.Background(), c.args, &out, &errb, lookup)
+		lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+		if code != exitConfig || len(lines) != 1 || !strings.HasPrefix(lines[0], c.want) {
+			t.Errorf("%v %v: exit %d, stderr %q; want exit %d and one line starting %q", c.args, c.env, code, errb.String(), exitConfig, c.want)
+		}
+	}
+}
+
+func TestTakenPortIsAConfigError(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var out, errb bytes.Buffer
+	code := execute(context.Background(), []string{"dev", "--data", t.TempDir(), "--http", l.Addr().String(), "--admin", "", "--grpc", ""},
+		&out, &errb, func(string) (string, bool) { return "", false })
+	if code != exitConfig || !strings.Contains(errb.String(), "--http (HAZELNUT_HTTP): cannot listen") {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := execute(context.Background(), []string{"version"}, &out, &errb, nil); code != 0 || !strings.HasPrefix(out.String(), "hazelnut ") {
+		t.Fatalf("exit %d: %q %q", code, out.String(), errb.String())
+	}
+}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/hazelnut-mmp/hazelnut/internal/config"
+)
+
+// waitFor polls cond every few milliseconds until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// node is one running role, started in-process with run().
+type node struct {
+	t      *testing.T
+	base   string
+	admin  string
+	cancel context.CancelFunc
+	done   chan error
+	client *http.Client
+}
+
+// testConfig is a dev config on free ports with its own data dir.
+func testConfig(t *testing.T, brokers []string) config.Config {
+	cfg := config.Defaults()
+	cfg.Data = t.TempDir()
+	cfg.HTTPAddr, cfg.AdminAddr, cfg.GRPCAddr = freeAddr(t), freeAddr(t), ""
+	cfg.Brokers = brokers
+	cfg.Partitions = 4
+	cfg.Replication = 1
+	cfg.AckTimeout = 2 * time.Second
+	cfg.ShutdownTimeout = 20 * time.Second
+	cfg.DemoToken = "test-token"
+	return cfg
+}
+
+func startNode(t *testing.T, cfg config.Config, r role) *node {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &node{t: t, base: "http://" + cfg.HTTPAddr, admin: "http://" + cfg.AdminAddr, cancel: cancel, done: make(chan error, 1),
+		client: &http.Client{Timeout: 10 * time.Second}}
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	go func() { n.done <- run(ctx, cfg, r, log, io.Discard) }()
+	t.Cleanup(n.stop)
+	n.waitReady(90 * time.Second)
+	return n
+}
+
+func (n *node) waitReady(d time.Duration) {
+	n.t.Helper()
+	waitFor(n.t, d, "/readyz", func() bool {
+		select {
+		case err := <-n.done:
+			n.t.Fatalf("node stopped while starting: %v", err)
+		default:
+		}
+		resp, err := n.client.Get(n.admin + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
+func (n *node) stop() {
+	if n.cancel == nil {
+		return
+	}
+	n.cancel()
+	n.cancel = nil
+	select {
+	case err := <-n.done:
+		if err != nil {
+			n.t.Errorf("node stopped with error: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		n.t.Error("node did not stop within 30s")
+	}
+}
+
+func (n *node) post(path string, body any) (int, map[string]any) {
+	n.t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := n.client.Post(n.base+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(raw, &out); err != nil {
+		n.t.Errorf("%s answered %d with a body that is not a JSON object: %q", path, resp.StatusCode, raw)
+	}
+	return resp.StatusCode, out
+}
+
+func (n *node) init(install string) (int, map[string]any) {
+	return n.post("/api/client/init", map[string]any{"token": "test-token", "platform": "ANDROID",
+		"install_instance_id": install, "source": "GENERAL", "device_data": map[string]any{"device_name": "Pixel 8"}})
+}
+
+// decision returns data of attribution-data, or nil when not answered 200.
+func (n *node) decision(install string) map[string]any {
+	code, out := n.post("/api/client/attribution-data", map[string]any{"token": "test-token", "platform": "ANDROID",
+		"install_instance_id": install})
+	if code != 200 {
+		return nil
+	}
+	data, _ := out["data"].(map[string]any)
+	return data
+}
+
+// waitDecided polls attribution-data until every install is decided organic
+// with decision version 1.
+func (n *node) waitDecided(installs []string, d time.Duration) {
+	n.t.Helper()
+	pending := map[string]bool{}
+	for _, id := range installs {
+		pending[id] = true
+	}
+	var mu sync.Mutex
+	waitFor(n.t, d, fmt.Sprintf("%d installs to be decided", len(installs)), func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for id := range pending {
+			data := n.decision(id)
+			if data == nil || data["attribution_status"] != "attributed" {
+				continue
+			}
+			if data["attribution_source"] != "ORGANIC" || data["decision_version"] != float64(1) {
+				n.t.Fatalf("install %s decided %v", id, data)
+			}
+			delete(pending, id)
+		}
+		return len(pending) == 0
+	})
+}
+
+func uniqueIDs(prefix string, n int) []string {
+	run := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%03d", run, i)
+	}
+	return out
+}
+
+// scenarioSkeleton drives init → installs → attribution → decisions →
+// attribution-data for a batch of installs through HTTP.
+func scenarioSkeleton(t *testing.T, n *node) []string {
+	ids := uniqueIDs("skel", 25)
+	for _, id := range ids {
+		code, out := n.init(id)
+		if code != http.StatusAccepted || out["status"] != "accepted" || out["success"] != true {
+			t.Fatalf("init %s: %d %v", id, code, out)
+		}
+	}
+	n.waitDecided(ids, 60*time.Second)
+	return ids
+}
+
+// scenarioBrokerRestart: the broker goes away mid-test; during the outage
+// requests are answered 503, never 202-and-lost; once it is back the role
+// recovers by itself and every request answered 202 is decided.
+func scenarioBrokerRestart(t *testing.T, n *node, stopBroker, startBroker func()) {
+	accepted := []string{}
+	before := uniqueIDs("before", 10)
+	for _, id := range before {
+		if code, _ := n.init(id); code != http.StatusAccepted {
+			t.Fatalf("init before outage: %d", code)
+		}
+		accepted = append(accepted, id)
+	}
+	n.waitDecided(before, 60*time.Second)
+
+	stopBroker()
+	during := uniqueIDs("during", 40)
+	var got503 int
+	for i, id := range during {
+		code, _ := n.init(id)
+		switch code {
+		case http.StatusAccepted:
+			accepted = append(accepted, id)
+		case http.StatusServiceUnavailable:
+			got503++
+		default:
+			t.Fatalf("init during outage answered %d", code)
+		}
+		if got503 >= 3 && i >= 5 {
+			break
+		}
+	}
+	if got503 == 0 {
+		t.Fatal("no request was refused while the broker was down")
+	}
+	startBroker()
+
+	after := uniqueIDs("after", 10)
+	waitFor(t, 120*time.Second, "init to be accepted again", func() bool {
+		code, _ := n.init(after[0])
+		return code == http.StatusAccepted
+	})
+	accepted = append(accepted, after[0])
+	for _, id := range after[1:] {
+		if code, _ := n.init(id); code != http.StatusAccepted {
+			t.Fatalf("init after recovery: %d", code)
+		}
+		accepted = append(accepted, id)
+	}
+	n.waitReady(60 * time.Second)
+	n.waitDecided(accepted, 120*time.Second)
+	t.Logf("accepted %d, refused %d during the outage", len(accepted), got503)
+}

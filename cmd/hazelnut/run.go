@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/hazelnut-mmp/hazelnut"
+	"github.com/hazelnut-mmp/hazelnut/catalog"
+	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/gateway"
+	"github.com/hazelnut-mmp/hazelnut/internal/admin"
+	"github.com/hazelnut-mmp/hazelnut/internal/config"
+	"github.com/hazelnut-mmp/hazelnut/processors/attribution"
+	"github.com/hazelnut-mmp/hazelnut/processors/projections"
+	"github.com/hazelnut-mmp/hazelnut/stream"
+	"github.com/hazelnut-mmp/hazelnut/stream/pebblestore"
+	"github.com/hazelnut-mmp/hazelnut/views"
+)
+
+type role int
+
+const (
+	roleDev role = iota
+	roleGateway
+	roleProcessor
+)
+
+// demoProjectID is the id of the project `hazelnut dev` serves.
+const demoProjectID = "demo"
+
+// run starts one role and blocks until ctx is done or a component fails
+// fatally. Broker outages are not fatal: components restart with backoff.
+func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io.Writer) error {
+	log.Info("starting", append([]zap.Field{zap.String("version", version)}, cfg.Fields()...)...)
+	metrics, err := admin.NewMetrics()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = metrics.Provider.Shutdown(context.Background()) }()
+
+	brokers := cfg.Brokers
+	replication := cfg.Replication
+	if r == roleDev && replication == 0 {
+		replication = 1 // one machine: one copy unless told otherwise
+	}
+	if r == roleDev && len(brokers) == 0 {
+		emb, err := stream.StartEmbedded(filepath.Join(cfg.Data, "kafka"), 0)
+		if err != nil {
+			return err
+		}
+		defer emb.Close()
+		brokers = emb.Brokers()
+		log.Info("embedded broker started", zap.Strings("brokers", brokers))
+	}
+	kafka := stream.Kafka{Brokers: brokers, Version: cfg.Version(), Linger: cfg.Linger,
+		Partitions: cfg.Partitions, Replication: replication, Logger: log}
+	topics, err := stream.ParseTopics(hazelnut.TopicsYAML, kafka)
+	if err != nil {
+		return err
+	}
+	tableReplication := replicationOf(topics, string(attribution.Table))
+
+	// Listeners first: a taken port is a configuration error, not something
+	// to retry.
+	var httpLn, adminLn, grpcLn net.Listener
+	listen := func(flag, addr string, ln *net.Listener) error {
+		if addr == "" {
+			return nil
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return configError{fmt.Errorf("--%s (%s): cannot listen on %s: %v", flag, config.EnvName(flag), addr, err)}
+		}
+		*ln = l
+		return nil
+	}
+	if r != roleProcessor {
+		if err := listen("http", cfg.HTTPAddr, &httpLn); err != nil {
+			return err
+		}
+		if err := listen("grpc", cfg.GRPCAddr, &grpcLn); err != nil {
+			return err
+		}
+	}
+	if err := listen("admin", cfg.AdminAddr, &adminLn); err != nil {
+		return err
+	}
+
+	sup := stream.NewSupervisor(log)
+	restarts, _ := metrics.Meter("supervisor").Int64Counter("hazelnut.component.restarts")
+	sup.OnRestart = func(string, error) { restarts.Add(context.Background(), 1) }
+	var topicsReady, catalogLoaded atomic.Bool
+	notReady := func() []string {
+		var nr []string
+		if !catalogLoaded.Load() && r != roleProcessor {
+			nr = append(nr, "catalog")
+		}
+		if !topicsReady.Load() {
+			nr = append(nr, "topics")
+		}
+		return append(nr, sup.NotReady()...)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	if adminLn != nil {
+		g.Go(func() error { return admin.Serve(gctx, adminLn, metrics.Handler(notReady), cfg.ShutdownTimeout) })
+	}
+
+	var comps []stream.Component
+	if r != roleGateway {
+		tables := pebblestore.NewBuilder(filepath.Join(cfg.Data, "tables", "processors"), pebblestore.WithLogger(log))
+		comps = append(comps, processorComponents(cfg.Groups, r, kafka, tables, tableReplication)...)
+	}
+	if r != roleProcessor {
+		proj := catalog.Project{ID: demoProjectID, Name: "Demo app", Token: string(cfg.DemoToken), ServerKey: string(cfg.DemoServerKey)}
+		if proj.Token == "" {
+			proj.Token = randomSecret()
+		}
+		if proj.ServerKey == "" {
+			proj.ServerKey = randomSecret()
+		}
+		projects, err := catalog.NewStatic(proj)
+		if err != nil {
+			return configError{err}
+		}
+		catalogLoaded.Store(true)
+
+		viewTables := pebblestore.NewBuilder(filepath.Join(cfg.Data, "tables", "views"), pebblestore.WithLogger(log))
+		decisions := &views.Decisions{}
+		installs := stream.NewEmitter()
+		comps = append(comps,
+			decisions.Component(brokers, kafka.ViewOptions("decisions", viewTables, tableReplication)...),
+			installs.Component("emitter-installs", func() (*goka.Emitter, error) {
+				return goka.NewEmitter(brokers, attribution.Installs, new(codecs.JSON[codecs.Install]),
+					kafka.EmitterOptions("installs", tableReplication)...)
+			}),
+		)
+		gw := gateway.New(gateway.Deps{Installs: installs, Decisions: decisions, Projects: projects, NotReady: notReady},
+			gateway.WithLogger(log), gateway.WithMeter(metrics.Meter("gateway")), gateway.WithAckTimeout(cfg.AckTimeout))
+		g.Go(func() error { return admin.Serve(gctx, httpLn, gw.Handler(), cfg.ShutdownTimeout) })
+		if grpcLn != nil {
+			g.Go(func() error { return serveGRPC(gctx, grpcLn, notReady) })
+		}
+		printWelcome(out, r, cfg.HTTPAddr, cfg.AdminAddr, proj)
+	}
+
+	g.Go(func() error {
+		if err := ensureTopics(gctx, kafka, topics, log); err != nil {
+			return err
+		}
+		topicsReady.Store(true)
+		return sup.Run(gctx, comps...)
+	})
+
+	done := make(chan error, 1)
+	go func() { done <- g.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("stopping")
+	select {
+	case err := <-done:
+		log.Info("stopped")
+		return err
+	case <-time.After(cfg.ShutdownTimeout):
+		return fmt.Errorf("shutdown did not finish within %s", cfg.ShutdownTimeout)
+	}
+}
+
+func processorComponents(groups []string, r role, kafka stream.Kafka, tables storage.Builder, replication int) []stream.Component {
+	if r == roleDev {
+		groups = config.Groups
+	}
+	var comps []stream.Component
+	for _, g := range groups {
+		switch g {
+		case string(attribution.Group):
+			comps = append(comps, stream.ProcessorComponent("group-attribution", func() (*goka.Processor, error) {
+				return attribution.New(kafka.Brokers, kafka.ProcessorOptions(g, tables, replication)...)
+			}))
+		case string(projections.DecisionsGroup):
+			comps = append(comps, stream.ProcessorComponent("group-decisions", func() (*goka.Processor, error) {
+				return projections.NewDecisions(kafka.Brokers, kafka.ProcessorOptions(g, tables, replication)...)
+			}))
+		}
+	}
+	return comps
+}
+
+// ensureTopics creates missing topics, retrying while the broker is
+// unreachable; a partition mismatch is fatal.
+func ensureTopics(ctx context.Context, kafka stream.Kafka, topics stream.Topics, log *zap.Logger) error {
+	wait := 200 * time.Millisecond
+	for {
+		err := kafka.EnsureTopics(ctx, topics)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, stream.ErrPartitionMismatch) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		log.Warn("topics not ready, retrying", zap.Error(err), zap.Duration("backoff", wait))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
+
+func replicationOf(t stream.Topics, name string) int {
+	if tp, ok := t.Get(name); ok {
+		return tp.Replication
+	}
+	return t.Defaults.Replication
+}
+
+func serveGRPC(ctx context.Context, ln net.Listener, notReady func() []string) error {
+	srv := grpc.NewServer()
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			st := healthpb.HealthCheckResponse_SERVING
+			if len(notReady()) > 0 {
+				st = healthpb.HealthCheckResponse_NOT_SERVING
+			}
+			hs.SetServingStatus("", st)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		hs.Shutdown()
+		srv.GracefulStop()
+		return nil
+	}
+}
+
+func randomSecret() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func printWelcome(out io.Writer, r role, httpAddr, adminAddr string, p catalog.Project) {
+	if r != roleDev {
+		return
+	}
+	base := "http://" + httpAddr
+	fmt.Fprintf(out, `Hazelnut is starting on %[1]s
+  demo project: %[2]s
+  token:        %[3]s
+  server key:   %[4]s
+
+Try it:
+  curl -sS %[1]s/readyz
+  curl -sS -X POST %[1]s/api/client/init -H 'Content-Type: application/json' -d '{"token":"%[3]s","platform":"ANDROID","install_instance_id":"demo-install-1","source":"GENERAL","device_data":{"device_name":"Pixel 8"}}'
+  curl -sS -X POST %[1]s/api/client/attribution-data -H 'Content-Type: application/json' -d '{"token":"%[3]s","platform":"ANDROID","install_instance_id":"demo-install-1"}'
+`, base, p.ID, p.Token, p.ServerKey)
+	if adminAddr != "" {
+		fmt.Fprintf(out, "  curl -sS http://%s/metrics | head\n", adminAddr)
+	}
+	fmt.Fprintln(out)
+}

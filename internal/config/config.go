@@ -1,0 +1,268 @@
+// Package config is the one configuration struct every role reads: flags
+// with HAZELNUT_* environment twins, defaults, validation that names each
+// bad setting on one line, and secrets masked whenever they are printed.
+// Libraries never read the environment; cmd/hazelnut binds this struct.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Secret is a string that never prints itself.
+type Secret string
+
+// String masks the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "****"
+}
+
+// Groups lists every processor group a `processor` role can run.
+var Groups = []string{"attribution", "decisions"}
+
+// Config is the configuration of every role.
+type Config struct {
+	// Data is the directory of local state (tables, spool, embedded broker).
+	Data string
+	// HTTPAddr is the gateway's listen address.
+	HTTPAddr string
+	// GRPCAddr is the gRPC listen address; empty disables gRPC.
+	GRPCAddr string
+	// AdminAddr serves /healthz, /readyz and /metrics; empty disables it.
+	AdminAddr string
+
+	// Brokers are Kafka bootstrap addresses; empty in dev means the
+	// embedded broker.
+	Brokers []string
+	// KafkaVersion is the protocol version spoken to the brokers.
+	KafkaVersion string
+	// Partitions and Replication override topics.yaml when > 0.
+	Partitions, Replication int
+	// Linger is the producers' batching delay.
+	Linger time.Duration
+	// AckTimeout bounds how long a request waits for the broker.
+	AckTimeout time.Duration
+
+	// Groups are the processor groups a processor role runs.
+	Groups []string
+
+	// DemoToken and DemoServerKey are the demo project's credentials in dev.
+	DemoToken, DemoServerKey Secret
+
+	LogLevel  string
+	LogFormat string
+	// ShutdownTimeout bounds a graceful stop.
+	ShutdownTimeout time.Duration
+}
+
+// Defaults returns the configuration used when nothing is set.
+func Defaults() Config {
+	return Config{
+		Data:            "./data",
+		HTTPAddr:        "127.0.0.1:4000",
+		GRPCAddr:        "127.0.0.1:4001",
+		AdminAddr:       "127.0.0.1:4002",
+		KafkaVersion:    "3.6.0",
+		Linger:          5 * time.Millisecond,
+		AckTimeout:      5 * time.Second,
+		Groups:          slices.Clone(Groups),
+		LogLevel:        "info",
+		LogFormat:       "console",
+		ShutdownTimeout: 15 * time.Second,
+	}
+}
+
+// envNames maps flags whose environment twin is not HAZELNUT_<FLAG>.
+var envNames = map[string]string{"brokers": "HAZELNUT_KAFKA_BROKERS"}
+
+// EnvName is the environment variable that sets flag name.
+func EnvName(name string) string {
+	if e, ok := envNames[name]; ok {
+		return e
+	}
+	return "HAZELNUT_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// Bind registers c's settings as flags on fs, with c's values as defaults.
+func (c *Config) Bind(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Data, "data", c.Data, "directory of local state")
+	fs.StringVar(&c.HTTPAddr, "http", c.HTTPAddr, "HTTP listen address of the gateway")
+	fs.StringVar(&c.GRPCAddr, "grpc", c.GRPCAddr, "gRPC listen address (empty: off)")
+	fs.StringVar(&c.AdminAddr, "admin", c.AdminAddr, "admin listen address for /healthz, /readyz, /metrics (empty: off)")
+	fs.StringSliceVar(&c.Brokers, "brokers", c.Brokers, "Kafka bootstrap brokers, comma separated (dev: empty runs the embedded broker)")
+	fs.StringVar(&c.KafkaVersion, "kafka-version", c.KafkaVersion, "Kafka protocol version")
+	fs.IntVar(&c.Partitions, "kafka-partitions", c.Partitions, "partitions of every topic, overriding topics.yaml (0: as declared)")
+	fs.IntVar(&c.Replication, "kafka-replication", c.Replication, "replication factor of every topic, overriding topics.yaml (0: as declared)")
+	fs.DurationVar(&c.Linger, "kafka-linger", c.Linger, "producer batching delay")
+	fs.DurationVar(&c.AckTimeout, "ack-timeout", c.AckTimeout, "longest wait for the broker before a request is answered 503")
+	fs.StringSliceVar(&c.Groups, "groups", c.Groups, "processor groups to run ("+strings.Join(Groups, ",")+")")
+	fs.Var(secretValue{&c.DemoToken}, "demo-token", "client token of the demo project (random when empty)")
+	fs.Var(secretValue{&c.DemoServerKey}, "demo-server-key", "server key of the demo project (random when empty)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "console or json")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "longest graceful stop")
+}
+
+type secretValue struct{ s *Secret }
+
+func (v secretValue) String() string {
+	if v.s == nil {
+		return ""
+	}
+	return v.s.String()
+}
+func (v secretValue) Set(s string) error { *v.s = Secret(s); return nil }
+func (v secretValue) Type() string       { return "string" }
+
+// ApplyEnv sets every flag that was not given on the command line from its
+// environment twin. lookup is os.LookupEnv in production.
+func ApplyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		env := EnvName(f.Name)
+		v, ok := lookup(env)
+		if !ok {
+			return
+		}
+		if sv, isSlice := f.Value.(pflag.SliceValue); isSlice {
+			var items []string
+			for _, it := range strings.Split(v, ",") {
+				if it = strings.TrimSpace(it); it != "" {
+					items = append(items, it)
+				}
+			}
+			if err := sv.Replace(items); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q: %v", env, v, err))
+			}
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q: %v", env, v, err))
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// Validate reports every bad setting, one line each, naming the flag and
+// its environment twin.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s (%s): %s", flag, EnvName(flag), fmt.Sprintf(format, args...)))
+	}
+	if strings.TrimSpace(c.Data) == "" {
+		bad("data", "must not be empty")
+	}
+	checkAddr := func(flag, v string, optional bool) {
+		if v == "" && optional {
+			return
+		}
+		if err := validAddr(v); err != nil {
+			bad(flag, "%q %v", v, err)
+		}
+	}
+	checkAddr("http", c.HTTPAddr, false)
+	checkAddr("grpc", c.GRPCAddr, true)
+	checkAddr("admin", c.AdminAddr, true)
+	for _, b := range c.Brokers {
+		if err := validAddr(b); err != nil {
+			bad("brokers", "%q %v", b, err)
+		}
+	}
+	if _, err := sarama.ParseKafkaVersion(c.KafkaVersion); err != nil {
+		bad("kafka-version", "%q is not a Kafka version like 3.6.0", c.KafkaVersion)
+	}
+	if c.Partitions < 0 || c.Partitions > 1024 {
+		bad("kafka-partitions", "%d is not between 0 and 1024", c.Partitions)
+	}
+	if c.Replication < 0 || c.Replication > 16 {
+		bad("kafka-replication", "%d is not between 0 and 16", c.Replication)
+	}
+	if c.Linger < 0 || c.Linger > time.Second {
+		bad("kafka-linger", "%s is not between 0 and 1s", c.Linger)
+	}
+	if c.AckTimeout < 100*time.Millisecond || c.AckTimeout > time.Minute {
+		bad("ack-timeout", "%s is not between 100ms and 1m", c.AckTimeout)
+	}
+	for _, g := range c.Groups {
+		if !slices.Contains(Groups, g) {
+			bad("groups", "unknown group %q (known: %s)", g, strings.Join(Groups, ", "))
+		}
+	}
+	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
+		bad("log-level", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	if c.LogFormat != "console" && c.LogFormat != "json" {
+		bad("log-format", "%q is not console or json", c.LogFormat)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown-timeout", "%s must be positive", c.ShutdownTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+func validAddr(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return errors.New("is not host:port")
+	}
+	_ = host
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return errors.New("has no valid port")
+	}
+	return nil
+}
+
+// Version returns the parsed Kafka version; call after Validate.
+func (c Config) Version() sarama.KafkaVersion {
+	v, _ := sarama.ParseKafkaVersion(c.KafkaVersion)
+	return v
+}
+
+// Fields are c's values for a log line, secrets masked.
+func (c Config) Fields() []zap.Field {
+	return []zap.Field{
+		zap.String("data", c.Data), zap.String("http", c.HTTPAddr), zap.String("grpc", c.GRPCAddr),
+		zap.String("admin", c.AdminAddr), zap.Strings("brokers", c.Brokers), zap.String("kafka_version", c.KafkaVersion),
+		zap.Int("kafka_partitions", c.Partitions), zap.Int("kafka_replication", c.Replication),
+		zap.Duration("kafka_linger", c.Linger), zap.Strings("groups", c.Groups),
+		zap.Stringer("demo_token", c.DemoToken), zap.Stringer("demo_server_key", c.DemoServerKey),
+	}
+}
+
+// Logger builds the zap logger c asks for, writing to stderr.
+func (c Config) Logger() (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(c.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	zc := zap.NewProductionConfig()
+	if c.LogFormat == "console" {
+		zc = zap.NewDevelopmentConfig()
+		zc.DisableStacktrace = true
+	}
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.OutputPaths = []string{"stderr"}
+	return zc.Build()
+}
