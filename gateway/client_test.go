@@ -50,7 +50,7 @@ func (m *memTopic) Get(key string) (*codecs.Decision, error) {
 
 var now = time.Date(2026, 6, 14, 10, 0, 0, 0, time.UTC)
 
-func newTestServer(t *testing.T) (*memTopic, http.Handler) {
+func newTestServer(t testing.TB) (*memTopic, http.Handler) {
 	t.Helper()
 	projects, err := catalog.NewStatic(catalog.Project{ID: "p1", Token: "tok1"})
 	if err != nil {

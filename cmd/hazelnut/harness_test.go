@@ -19,7 +19,7 @@ import (
 )
 
 // waitFor polls cond every few milliseconds until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -30,7 +30,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -42,7 +42,7 @@ func freeAddr(t *testing.T) string {
 
 // node is one running role, started in-process with run().
 type node struct {
-	t      *testing.T
+	t      testing.TB
 	base   string
 	admin  string
 	cancel context.CancelFunc
@@ -51,7 +51,7 @@ type node struct {
 }
 
 // testConfig is a dev config on free ports with its own data dir.
-func testConfig(t *testing.T, brokers []string) config.Config {
+func testConfig(t testing.TB, brokers []string) config.Config {
 	cfg := config.Defaults()
 	cfg.Data = t.TempDir()
 	cfg.HTTPAddr, cfg.AdminAddr, cfg.GRPCAddr = freeAddr(t), freeAddr(t), ""
@@ -64,7 +64,7 @@ func testConfig(t *testing.T, brokers []string) config.Config {
 	return cfg
 }
 
-func startNode(t *testing.T, cfg config.Config, r role) *node {
+func startNode(t testing.TB, cfg config.Config, r role) *node {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &node{t: t, base: "http://" + cfg.HTTPAddr, admin: "http://" + cfg.AdminAddr, cancel: cancel, done: make(chan error, 1),
