@@ -11,6 +11,8 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 	"go.uber.org/zap"
+
+	"github.com/hazelnut-mmp/hazelnut/stream/commit"
 )
 
 // DefaultVersion is the Kafka protocol version Hazelnut speaks unless told
@@ -148,7 +150,7 @@ func (k Kafka) ProcessorOptions(group string, tables storage.Builder, replicatio
 		goka.WithClientID(k.ClientID(group)),
 		goka.WithStorageBuilder(tables),
 		goka.WithProducerBuilder(k.producerBuilder()),
-		goka.WithConsumerGroupBuilder(k.consumerGroupBuilder()),
+		goka.WithConsumerGroupBuilder(commit.WrapBuilder(k.consumerGroupBuilder())),
 		goka.WithConsumerSaramaBuilder(k.consumerBuilder()),
 		goka.WithTopicManagerBuilder(k.topicManagerBuilder(replication)),
 		goka.WithHasher(goka.DefaultHasher()),

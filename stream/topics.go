@@ -105,6 +105,7 @@ func (k Kafka) EnsureTopics(ctx context.Context, t Topics) error {
 		return fmt.Errorf("ensure topics: list: %w", err)
 	}
 	var errs []error
+	var created []string
 	for _, tp := range t.List {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -127,9 +128,60 @@ func (k Kafka) EnsureTopics(ctx context.Context, t Topics) error {
 		}, false)
 		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 			errs = append(errs, fmt.Errorf("create topic %s: %w", tp.Name, err))
+			continue
+		}
+		created = append(created, tp.Name)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return k.waitForLeaders(ctx, created)
+}
+
+// waitForLeaders returns once every partition of topics has a leader in the
+// cluster metadata, so clients that start right after creation do not fail.
+func (k Kafka) waitForLeaders(ctx context.Context, topics []string) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	client, err := sarama.NewClient(k.Brokers, k.Sarama(k.ClientID("admin")))
+	if err != nil {
+		return fmt.Errorf("ensure topics: %w", err)
+	}
+	defer client.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := client.RefreshMetadata(topics...)
+		if err == nil {
+			err = allLed(client, topics)
+		}
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ensure topics: no leaders yet: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return errors.Join(errs...)
+}
+
+func allLed(client sarama.Client, topics []string) error {
+	for _, tp := range topics {
+		parts, err := client.Partitions(tp)
+		if err != nil {
+			return err
+		}
+		for _, p := range parts {
+			if _, err := client.Leader(tp, p); err != nil {
+				return fmt.Errorf("%s/%d: %w", tp, p, err)
+			}
+		}
+	}
+	return nil
 }
 
 func ptr[T any](v T) *T { return &v }

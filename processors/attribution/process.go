@@ -8,56 +8,46 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/stream"
 )
 
 // RulesVersion names the rule set decisions are made with.
 const RulesVersion = "organic-only/1"
 
-// HeaderError carries the reason a record went to the DLQ.
-const HeaderError = "hazelnut-error"
-
-func process(ctx goka.Context, msg any) {
-	raw, _ := msg.([]byte)
+func process(ctx goka.Context, raw []byte) error {
 	in, err := codecs.Decode[codecs.Install](raw)
-	if err == nil {
-		err = validate(ctx.Key(), in)
-	}
 	if err != nil {
-		ctx.Emit(DLQ, ctx.Key(), raw, goka.WithCtxEmitHeaders(goka.Headers{HeaderError: []byte(err.Error())}))
-		return
+		return err
 	}
-	topic, offset := string(ctx.Topic()), ctx.Offset()
-
-	var st *codecs.InstallState
-	if v := ctx.Value(); v != nil {
-		st = v.(*codecs.InstallState)
+	if err := validate(ctx.Key(), in); err != nil {
+		return err
 	}
-	if st != nil && st.Absorbed[topic] >= offset {
-		// Already applied before a crash or rebalance: re-send what this
-		// step sends, with the same ids, and change nothing.
-		if st.Install.RequestID == in.RequestID {
-			ctx.Emit(Attributions, ctx.Key(), &st.Decision)
-		}
-		return
-	}
+	st, _ := ctx.Value().(*codecs.InstallState)
 	if st == nil {
-		d := decide(in)
-		st = &codecs.InstallState{Install: *in, Decision: d, Absorbed: map[string]int64{}}
-		st.Absorbed[topic] = offset
-		ctx.SetValue(st)
-		ctx.Emit(Attributions, ctx.Key(), &st.Decision)
-		return
-	}
-	// A later init of a decided install is an app open.
-	st.Opens++
-	if in.ReceivedAt.After(st.LastOpenAt) {
-		st.LastOpenAt = in.ReceivedAt
+		st = &codecs.InstallState{Install: *in, Decision: decide(in)}
 	}
 	if st.Absorbed == nil {
 		st.Absorbed = map[string]int64{}
 	}
-	st.Absorbed[topic] = offset
-	ctx.SetValue(st)
+	first := st.Install.RequestID == in.RequestID
+	decided := func() []stream.Emission {
+		if !first {
+			return nil
+		}
+		return []stream.Emission{{Topic: Attributions, Key: ctx.Key(), Value: &st.Decision}}
+	}
+	stream.Once(ctx, stream.Offsets(st.Absorbed), func() []stream.Emission {
+		if !first {
+			// A later init of a decided install is an app open.
+			st.Opens++
+			if in.ReceivedAt.After(st.LastOpenAt) {
+				st.LastOpenAt = in.ReceivedAt
+			}
+		}
+		ctx.SetValue(st)
+		return decided()
+	}, decided)
+	return nil
 }
 
 func validate(key string, in *codecs.Install) error {

@@ -5,6 +5,7 @@ import (
 	"github.com/lovoo/goka/codec"
 
 	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/stream"
 )
 
 const (
@@ -14,9 +15,10 @@ const (
 	Installs goka.Stream = "installs"
 	// Attributions carries every decision version.
 	Attributions goka.Stream = "attributions"
-	// DLQ receives inputs that could not be processed, with their error.
-	DLQ goka.Stream = "attribution-dlq"
 )
+
+// DLQ receives inputs that could not be processed, with their error.
+var DLQ = stream.DLQ(Group)
 
 // Table is the group table.
 var Table = goka.GroupTable(Group)
@@ -24,7 +26,7 @@ var Table = goka.GroupTable(Group)
 // Graph is the group graph of the attribution group.
 func Graph() *goka.GroupGraph {
 	return goka.DefineGroup(Group,
-		goka.Input(Installs, new(codec.Bytes), process),
+		goka.Input(Installs, new(codec.Bytes), stream.Guard(Group, process)),
 		goka.Persist(new(codecs.JSON[codecs.InstallState])),
 		goka.Output(Attributions, new(codecs.JSON[codecs.Decision])),
 		goka.Output(DLQ, new(codec.Bytes)),

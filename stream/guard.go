@@ -1,0 +1,102 @@
+package stream
+
+import (
+	"fmt"
+	"runtime/debug"
+	"strconv"
+
+	"github.com/lovoo/goka"
+)
+
+// Headers set on every dead-lettered record.
+const (
+	HeaderError     = "hazelnut-error"
+	HeaderTopic     = "hazelnut-topic"
+	HeaderPartition = "hazelnut-partition"
+	HeaderOffset    = "hazelnut-offset"
+)
+
+// DLQ is the dead-letter stream of a group: `<group>-dlq`, keyed as the
+// input. Every group declares it as an output.
+func DLQ(g goka.Group) goka.Stream { return goka.Stream(string(g) + "-dlq") }
+
+// Handler processes one input record, given as the raw bytes received. It
+// returns an error for a record it cannot process; that record goes to the
+// group's DLQ and the partition goes on.
+type Handler func(ctx goka.Context, raw []byte) error
+
+// Guard turns a Handler into a goka callback for an input declared with a
+// raw-bytes codec (codec.Bytes): decoding happens inside the callback, so a
+// record that does not decode, fails validation or makes the handler panic
+// is sent to the DLQ with its error, source topic, partition and offset in
+// headers, instead of stopping the processor. A handler that panics after
+// SetValue has changed state; handlers validate before they write.
+func Guard(g goka.Group, h Handler) goka.ProcessCallback {
+	dlq := DLQ(g)
+	return func(ctx goka.Context, msg any) {
+		raw, _ := msg.([]byte)
+		if err := call(h, ctx, raw); err != nil {
+			ctx.Emit(dlq, ctx.Key(), raw, goka.WithCtxEmitHeaders(goka.Headers{
+				HeaderError:     []byte(err.Error()),
+				HeaderTopic:     []byte(ctx.Topic()),
+				HeaderPartition: []byte(strconv.Itoa(int(ctx.Partition()))),
+				HeaderOffset:    []byte(strconv.FormatInt(ctx.Offset(), 10)),
+			}))
+		}
+	}
+}
+
+func call(h Handler, ctx goka.Context, raw []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return h(ctx, raw)
+}
+
+// Offsets records, for one key's state, the highest offset of each input
+// topic whose effect is in that state. goka writes local state before the
+// changelog acknowledges it and commits inputs later still, so after a crash
+// an input can be delivered again although its effect is already in the
+// state rebuilt from the changelog; Offsets recognises it.
+type Offsets map[string]int64
+
+// Absorbed reports whether ctx's input record is already in the state.
+func (o Offsets) Absorbed(ctx goka.Context) bool {
+	v, ok := o[string(ctx.Topic())]
+	return ok && ctx.Offset() <= v
+}
+
+// Emission is one output of a step.
+type Emission struct {
+	Topic goka.Stream
+	Key   string
+	Value any
+}
+
+// Once applies an input to a key's state at most once and sends its outputs
+// at least once, with the same content either way:
+//   - not absorbed yet: apply changes the state (it calls ctx.SetValue on a
+//     state whose Offsets it was given, after Once recorded the input there)
+//     and returns the outputs;
+//   - already absorbed: the state is left alone and replay rebuilds the
+//     outputs the step sent (ids derive from content, so downstream dedups).
+//
+// offsets must be the Offsets stored in the state apply will write.
+func Once(ctx goka.Context, offsets Offsets, apply func() []Emission, replay func() []Emission) (applied bool) {
+	var out []Emission
+	if offsets.Absorbed(ctx) {
+		if replay != nil {
+			out = replay()
+		}
+	} else {
+		offsets[string(ctx.Topic())] = ctx.Offset()
+		out = apply()
+		applied = true
+	}
+	for _, e := range out {
+		ctx.Emit(e.Topic, e.Key, e.Value)
+	}
+	return applied
+}

@@ -1,0 +1,119 @@
+package stream
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
+
+	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/internal/gokatest"
+)
+
+const (
+	gGroup goka.Group  = "guarded"
+	gIn    goka.Stream = "guarded-in"
+	gOut   goka.Stream = "guarded-out"
+)
+
+type counter struct {
+	N       int     `json:"n"`
+	Offsets Offsets `json:"offsets"`
+}
+
+// A handler that counts inputs per key, emits the count, fails on "bad"
+// and panics on "boom".
+func guardedGroup(brokers []string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
+	h := func(ctx goka.Context, raw []byte) error {
+		switch string(raw) {
+		case "bad":
+			return errors.New("bad input")
+		case "boom":
+			panic("boom")
+		}
+		st, _ := ctx.Value().(*counter)
+		if st == nil {
+			st = &counter{Offsets: Offsets{}}
+		}
+		out := func() []Emission { return []Emission{{Topic: gOut, Key: ctx.Key(), Value: []byte(string(raw))}} }
+		Once(ctx, st.Offsets, func() []Emission {
+			st.N++
+			ctx.SetValue(st)
+			return out()
+		}, out)
+		return nil
+	}
+	g := goka.DefineGroup(gGroup,
+		goka.Input(gIn, new(codec.Bytes), Guard(gGroup, h)),
+		goka.Persist(new(codecs.JSON[counter])),
+		goka.Output(gOut, new(codec.Bytes)),
+		goka.Output(DLQ(gGroup), new(codec.Bytes)),
+	)
+	return goka.NewProcessor(brokers, g, opts...)
+}
+
+func TestGuardRoutesFailuresToDLQAndGoesOn(t *testing.T) {
+	tt := gokatest.Start(t, guardedGroup)
+	dlq := tt.NewQueueTracker(string(DLQ(gGroup)))
+	out := tt.NewQueueTracker(string(gOut))
+	for _, v := range []string{"a", "bad", "b", "boom", "c"} {
+		tt.Consume(string(gIn), "k", []byte(v))
+	}
+	for _, want := range []string{"a", "b", "c"} {
+		_, v, ok := out.Next()
+		if !ok || string(v.([]byte)) != want {
+			t.Fatalf("output %q, want %q", v, want)
+		}
+	}
+	if got := tt.TableValue(goka.GroupTable(gGroup), "k").(*counter).N; got != 3 {
+		t.Errorf("count %d, want 3", got)
+	}
+	for _, want := range []string{"bad input", "panic: boom"} {
+		_, v, ok := dlq.Next()
+		if !ok {
+			t.Fatalf("DLQ misses %q", want)
+		}
+		if string(v.([]byte)) != "bad" && string(v.([]byte)) != "boom" {
+			t.Errorf("DLQ record altered: %q", v)
+		}
+	}
+	if _, _, ok := dlq.Next(); ok {
+		t.Error("unexpected DLQ record")
+	}
+}
+
+func TestGuardHeaders(t *testing.T) {
+	tt := gokatest.Start(t, guardedGroup)
+	dlq := tt.NewQueueTracker(string(DLQ(gGroup)))
+	tt.Consume(string(gIn), "k", []byte("ok"))
+	tt.Consume(string(gIn), "k", []byte("bad"))
+	h, k, v, ok := dlq.NextWithHeaders()
+	if !ok || k != "k" || string(v.([]byte)) != "bad" {
+		t.Fatalf("DLQ record %q %q %v", k, v, ok)
+	}
+	want := map[string]string{HeaderError: "bad input", HeaderTopic: string(gIn), HeaderPartition: "0", HeaderOffset: "1"}
+	for name, w := range want {
+		if got := string(h[name]); got != w {
+			t.Errorf("header %s = %q, want %q", name, got, w)
+		}
+	}
+}
+
+// Once applies an absorbed input never again but re-sends its outputs.
+func TestOnceReplaysAbsorbedInputs(t *testing.T) {
+	tt := gokatest.Start(t, guardedGroup)
+	out := tt.NewQueueTracker(string(gOut))
+	tt.Consume(string(gIn), "k", []byte("x"))
+	out.Next()
+	st := tt.TableValue(goka.GroupTable(gGroup), "k").(*counter)
+	st.Offsets[string(gIn)] = 1 << 40
+	tt.SetTableValue(goka.GroupTable(gGroup), "k", st)
+	tt.Consume(string(gIn), "k", []byte("x"))
+	if _, v, ok := out.Next(); !ok || string(v.([]byte)) != "x" {
+		t.Fatalf("absorbed input not re-sent: %v %v", v, ok)
+	}
+	if got := tt.TableValue(goka.GroupTable(gGroup), "k").(*counter).N; got != 1 {
+		t.Errorf("absorbed input applied again: n=%d", got)
+	}
+}
