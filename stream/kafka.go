@@ -35,6 +35,11 @@ type Kafka struct {
 	Partitions int
 	// Replication overrides the replication factor of topics.yaml when > 0.
 	Replication int
+	// InstanceID, when set, makes every consumer group member of this
+	// process a static member ("<InstanceID>-<group>"): a restart within the
+	// session timeout gets its partitions back without a rebalance. It must
+	// be unique per process and stable across its restarts.
+	InstanceID string
 	// Logger receives goka's and sarama's own logs at debug level; nil
 	// discards them.
 	Logger *zap.Logger
@@ -121,7 +126,11 @@ func (k Kafka) consumerBuilder() goka.SaramaConsumerBuilder {
 
 func (k Kafka) consumerGroupBuilder() goka.ConsumerGroupBuilder {
 	return func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
-		return sarama.NewConsumerGroup(brokers, group, k.Sarama(clientID))
+		c := k.Sarama(clientID)
+		if k.InstanceID != "" {
+			c.Consumer.Group.InstanceId = k.InstanceID + "-" + group
+		}
+		return sarama.NewConsumerGroup(brokers, group, c)
 	}
 }
 

@@ -69,7 +69,7 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 		log.Info("embedded broker started", zap.Strings("brokers", brokers))
 	}
 	kafka := stream.Kafka{Brokers: brokers, Version: cfg.Version(), Linger: cfg.Linger,
-		Partitions: cfg.Partitions, Replication: replication, Logger: log}
+		Partitions: cfg.Partitions, Replication: replication, InstanceID: cfg.InstanceID, Logger: log}
 	topics, err := stream.ParseTopics(hazelnut.TopicsYAML, kafka)
 	if err != nil {
 		return err

@@ -59,6 +59,9 @@ type Config struct {
 
 	// Groups are the processor groups a processor role runs.
 	Groups []string
+	// InstanceID makes this process a static consumer group member; empty
+	// means dynamic membership.
+	InstanceID string
 
 	// DemoToken and DemoServerKey are the demo project's credentials in dev.
 	DemoToken, DemoServerKey Secret
@@ -110,6 +113,7 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.Linger, "kafka-linger", c.Linger, "producer batching delay")
 	fs.DurationVar(&c.AckTimeout, "ack-timeout", c.AckTimeout, "longest wait for the broker before a request is answered 503")
 	fs.StringSliceVar(&c.Groups, "groups", c.Groups, "processor groups to run ("+strings.Join(Groups, ",")+")")
+	fs.StringVar(&c.InstanceID, "instance-id", c.InstanceID, "stable id of this process for static group membership (empty: dynamic)")
 	fs.Var(secretValue{&c.DemoToken}, "demo-token", "client token of the demo project (random when empty)")
 	fs.Var(secretValue{&c.DemoServerKey}, "demo-server-key", "server key of the demo project (random when empty)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
@@ -209,6 +213,9 @@ func (c Config) Validate() error {
 			bad("groups", "unknown group %q (known: %s)", g, strings.Join(Groups, ", "))
 		}
 	}
+	if c.InstanceID != "" && !validInstanceID(c.InstanceID) {
+		bad("instance-id", "%q may only contain letters, digits, '.', '_' and '-' (at most 200)", c.InstanceID)
+	}
 	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
 		bad("log-level", "%q is not one of debug, info, warn, error", c.LogLevel)
 	}
@@ -219,6 +226,18 @@ func (c Config) Validate() error {
 		bad("shutdown-timeout", "%s must be positive", c.ShutdownTimeout)
 	}
 	return errors.Join(errs...)
+}
+
+func validInstanceID(v string) bool {
+	if len(v) > 200 {
+		return false
+	}
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func validAddr(v string) error {
@@ -246,7 +265,7 @@ func (c Config) Fields() []zap.Field {
 		zap.String("data", c.Data), zap.String("http", c.HTTPAddr), zap.String("grpc", c.GRPCAddr),
 		zap.String("admin", c.AdminAddr), zap.Strings("brokers", c.Brokers), zap.String("kafka_version", c.KafkaVersion),
 		zap.Int("kafka_partitions", c.Partitions), zap.Int("kafka_replication", c.Replication),
-		zap.Duration("kafka_linger", c.Linger), zap.Strings("groups", c.Groups),
+		zap.Duration("kafka_linger", c.Linger), zap.Strings("groups", c.Groups), zap.String("instance_id", c.InstanceID),
 		zap.Stringer("demo_token", c.DemoToken), zap.Stringer("demo_server_key", c.DemoServerKey),
 	}
 }

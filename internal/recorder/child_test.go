@@ -38,7 +38,7 @@ const (
 func runChild() int {
 	log, _ := zap.NewDevelopment(zap.IncreaseLevel(zap.WarnLevel))
 	names := NamesFor(os.Getenv(envSuffix))
-	kafka := stream.Kafka{Brokers: strings.Split(os.Getenv(envBrokers), ","), Logger: log}
+	kafka := stream.Kafka{Brokers: strings.Split(os.Getenv(envBrokers), ","), InstanceID: os.Getenv(envInstance), Logger: log}
 	tables := pebblestore.NewBuilder(os.Getenv(envData), pebblestore.WithLogger(log))
 	var cur atomic.Pointer[goka.Processor]
 	comp := stream.ProcessorComponent("recorder", func() (*goka.Processor, error) {
