@@ -110,6 +110,15 @@ func (k Kafka) Sarama(clientID string) *sarama.Config {
 	return c
 }
 
+// ProducerConfig is Sarama's config for a producer outside goka (feeders,
+// tools): it partitions with goka's hasher, so its records land where goka's
+// tables and views look for their keys.
+func (k Kafka) ProducerConfig(clientID string) *sarama.Config {
+	c := k.Sarama(clientID)
+	c.Producer.Partitioner = sarama.NewCustomHashPartitioner(goka.DefaultHasher())
+	return c
+}
+
 func (k Kafka) producerBuilder() goka.ProducerBuilder {
 	return func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
 		c := k.Sarama(clientID)

@@ -1,6 +1,8 @@
 package stream
 
 import (
+	"fmt"
+	"hash/fnv"
 	"testing"
 	"time"
 
@@ -70,6 +72,31 @@ topics:
 	} {
 		if _, err := ParseTopics([]byte(bad), Kafka{}); err == nil {
 			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+// Records produced outside goka land on the partition goka's tables and
+// views compute for their key (FNV-1a 32, |hash| % n).
+func TestProducersUseGokaHasher(t *testing.T) {
+	k := Kafka{Brokers: []string{"127.0.0.1:9092"}}
+	part := k.ProducerConfig("x").Producer.Partitioner("installs")
+	for _, n := range []int32{1, 4, 8, 12} {
+		for i := range 500 {
+			key := fmt.Sprintf("demo:install-%d", i)
+			got, err := part.Partition(&sarama.ProducerMessage{Key: sarama.StringEncoder(key)}, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := fnv.New32a()
+			h.Write([]byte(key))
+			want := int32(h.Sum32())
+			if want < 0 {
+				want = -want
+			}
+			if want%n != got {
+				t.Fatalf("key %s with %d partitions: producer %d, goka %d", key, n, got, want%n)
+			}
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hazelnut-mmp/hazelnut/internal/config"
 	"github.com/hazelnut-mmp/hazelnut/stream"
 )
 
@@ -107,5 +108,16 @@ func TestVersion(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := execute(context.Background(), []string{"version"}, &out, &errb, nil); code != 0 || !strings.HasPrefix(out.String(), "hazelnut ") {
 		t.Fatalf("exit %d: %q %q", code, out.String(), errb.String())
+	}
+}
+
+func TestEveryGroupHasABuilder(t *testing.T) {
+	if len(groupBuilders) != len(config.Groups) {
+		t.Fatalf("builders for %d groups, config knows %d", len(groupBuilders), len(config.Groups))
+	}
+	for _, g := range config.Groups {
+		if groupBuilders[g] == nil {
+			t.Errorf("no builder for group %s", g)
+		}
 	}
 }

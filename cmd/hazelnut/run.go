@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/lovoo/goka"
-	"github.com/lovoo/goka/storage"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
@@ -124,8 +125,12 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 
 	var comps []stream.Component
 	if r != roleGateway {
-		tables := pebblestore.NewBuilder(filepath.Join(cfg.Data, "tables", "processors"), pebblestore.WithLogger(log))
-		comps = append(comps, processorComponents(cfg.Groups, r, kafka, tables, tableReplication)...)
+		groups := cfg.Groups
+		if r == roleDev {
+			groups = config.Groups
+		}
+		comps = append(comps, processorComponents(groups, kafka, filepath.Join(cfg.Data, "tables", "processors"),
+			tableReplication, metrics.Meter("processors"), log)...)
 	}
 	if r != roleProcessor {
 		proj := catalog.Project{ID: demoProjectID, Name: "Demo app", Token: string(cfg.DemoToken), ServerKey: string(cfg.DemoServerKey)}
@@ -185,22 +190,32 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 	}
 }
 
-func processorComponents(groups []string, r role, kafka stream.Kafka, tables storage.Builder, replication int) []stream.Component {
-	if r == roleDev {
-		groups = config.Groups
-	}
+// groupBuilders are the processor groups a role can run, by name.
+var groupBuilders = map[string]func(brokers []string, opts ...goka.ProcessorOption) (*goka.Processor, error){
+	string(attribution.Group):          attribution.New,
+	string(projections.DecisionsGroup): projections.NewDecisions,
+}
+
+// processorComponents supervises each group with its own pebble tables
+// under dataDir (so discarding one group's state after an unclean stop
+// leaves the others alone) and reports recovery and rebalance times.
+func processorComponents(groups []string, kafka stream.Kafka, dataDir string, replication int, meter metric.Meter, log *zap.Logger) []stream.Component {
+	timings, _ := meter.Float64Histogram("hazelnut.processor.ready.duration", metric.WithUnit("s"),
+		metric.WithDescription("time until a processor runs: after a start (kind=recovery) or a rebalance (kind=rebalance)"),
+		metric.WithExplicitBucketBoundaries(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600))
 	var comps []stream.Component
 	for _, g := range groups {
-		switch g {
-		case string(attribution.Group):
-			comps = append(comps, stream.ProcessorComponent("group-attribution", func() (*goka.Processor, error) {
-				return attribution.New(kafka.Brokers, kafka.ProcessorOptions(g, tables, replication)...)
-			}))
-		case string(projections.DecisionsGroup):
-			comps = append(comps, stream.ProcessorComponent("group-decisions", func() (*goka.Processor, error) {
-				return projections.NewDecisions(kafka.Brokers, kafka.ProcessorOptions(g, tables, replication)...)
-			}))
-		}
+		build := groupBuilders[g]
+		tables := pebblestore.New(filepath.Join(dataDir, g), pebblestore.WithLogger(log))
+		comps = append(comps, stream.ProcessorComponent("group-"+g, func() (*goka.Processor, error) {
+			return build(kafka.Brokers, kafka.ProcessorOptions(g, tables.Builder(), replication)...)
+		},
+			stream.WithUncleanStop(tables.Discard),
+			stream.WithTimings(func(kind string, d time.Duration) {
+				timings.Record(context.Background(), d.Seconds(), metric.WithAttributes(
+					attribute.String("group", g), attribute.String("kind", kind)))
+				log.Info("processor running", zap.String("group", g), zap.String("after", kind), zap.Duration("took", d))
+			})))
 	}
 	return comps
 }

@@ -49,8 +49,7 @@ func benchCeiling(b *testing.B, brokers []string) {
 		b.Fatal(err)
 	}
 	// Preload b.N records with goka's hasher.
-	cfg := kafka.Sarama(kafka.ClientID("ceiling-feeder"))
-	cfg.Producer.Partitioner = sarama.NewCustomHashPartitioner(goka.DefaultHasher())
+	cfg := kafka.ProducerConfig(kafka.ClientID("ceiling-feeder"))
 	prod, err := sarama.NewAsyncProducer(brokers, cfg)
 	if err != nil {
 		b.Fatal(err)

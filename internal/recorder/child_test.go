@@ -39,15 +39,15 @@ func runChild() int {
 	log, _ := zap.NewDevelopment(zap.IncreaseLevel(zap.WarnLevel))
 	names := NamesFor(os.Getenv(envSuffix))
 	kafka := stream.Kafka{Brokers: strings.Split(os.Getenv(envBrokers), ","), InstanceID: os.Getenv(envInstance), Logger: log}
-	tables := pebblestore.NewBuilder(os.Getenv(envData), pebblestore.WithLogger(log))
+	tables := pebblestore.New(os.Getenv(envData), pebblestore.WithLogger(log))
 	var cur atomic.Pointer[goka.Processor]
 	comp := stream.ProcessorComponent("recorder", func() (*goka.Processor, error) {
-		p, err := goka.NewProcessor(kafka.Brokers, Graph(names), kafka.ProcessorOptions(string(names.Group), tables, 1)...)
+		p, err := goka.NewProcessor(kafka.Brokers, Graph(names), kafka.ProcessorOptions(string(names.Group), tables.Builder(), 1)...)
 		if err == nil {
 			cur.Store(p)
 		}
 		return p, err
-	})
+	}, stream.WithUncleanStop(tables.Discard))
 	sup := stream.NewSupervisor(log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

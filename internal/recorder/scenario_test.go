@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -170,8 +171,7 @@ type feeder struct {
 }
 
 func newFeeder(t *testing.T, kafka stream.Kafka, topic string, seed uint64) *feeder {
-	cfg := kafka.Sarama(kafka.ClientID("recorder-feeder"))
-	cfg.Producer.Partitioner = sarama.NewCustomHashPartitioner(goka.DefaultHasher())
+	cfg := kafka.ProducerConfig(kafka.ClientID("recorder-feeder"))
 	p, err := sarama.NewSyncProducer(kafka.Brokers, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -337,6 +337,9 @@ func runScenario(t *testing.T, brokers []string, seed uint64) {
 	<-fed
 	b = c.start("b") // restarts on the data dir it was killed with
 	b.waitReady()
+	if full, _ := os.ReadFile(b.logFile); !strings.Contains(string(full), "discarding local table state left by an unclean stop") {
+		t.Errorf("b did not discard the state it was killed with:\n%s", b.log())
+	}
 	<-feedAsync(200, time.Second)
 
 	deadline := time.Now().Add(120 * time.Second)

@@ -106,7 +106,7 @@ func cacheRefs(t *testing.T, c *pebble.Cache) int64 {
 }
 
 func TestBuilderSharedCacheLifecycle(t *testing.T) {
-	b := newBuilder(t.TempDir(), WithCacheSize(1<<20))
+	b := New(t.TempDir(), WithCacheSize(1<<20))
 	if b.cache != nil {
 		t.Fatal("cache allocated before any store was opened")
 	}
@@ -155,13 +155,25 @@ func TestBuilderSharedCacheLifecycle(t *testing.T) {
 
 func TestBuilderFailedOpenReleasesCache(t *testing.T) {
 	dir := t.TempDir()
-	b := newBuilder(dir, WithCacheSize(1<<20))
+	b := New(dir, WithCacheSize(1<<20))
 	held := mustBuild(t, b.build, "t", 0)
 	cache := b.cache
-	// The directory is locked by held, so a second open fails.
+	// held is open, so a second open fails, through the same Tables ...
 	if st, err := b.build("t", 0); err == nil {
 		_ = st.Close()
+		t.Fatal("second open of an open database succeeded")
+	}
+	// ... and through another one, which finds the directory locked.
+	other := New(dir, WithCacheSize(1<<20))
+	if st, err := other.build("t", 0); err == nil {
+		_ = st.Close()
 		t.Fatal("second open of a locked database succeeded")
+	}
+	if other.live != 0 || other.cache != nil || len(other.paths) != 0 {
+		t.Fatalf("other: live %d, cache %v, paths %v after failed open", other.live, other.cache, other.paths)
+	}
+	if !markerPresent(t, filepath.Join(dir, "t", "0")) {
+		t.Fatal("failed open removed the marker of the open database")
 	}
 	if b.live != 1 {
 		t.Fatalf("live = %d after failed open, want 1", b.live)
@@ -209,7 +221,7 @@ func TestBuilderUserCacheNotLeaked(t *testing.T) {
 
 // Goka rebuilds all partitions concurrently on every rebalance.
 func TestBuilderConcurrentRebalances(t *testing.T) {
-	b := newBuilder(t.TempDir(), WithCacheSize(1<<20))
+	b := New(t.TempDir(), WithCacheSize(1<<20))
 	const partitions, rebalances = 6, 8
 	for r := range rebalances {
 		var wg sync.WaitGroup

@@ -4,12 +4,13 @@
 //
 // # What the package owns
 //
-// A Store owns exactly one Pebble database directory. A Builder (see
-// NewBuilder) lays databases out as <dir>/<topic>/<partition>, so one builder
-// can serve group tables, joined tables and views at the same time, and all
-// databases opened through the same builder share one Pebble block cache. The
-// shared cache is reference counted: it is created when the first store of a
-// builder opens and released when the last one closes.
+// A Store owns exactly one Pebble database directory. A Tables (see New; its
+// Builder method returns the goka storage.Builder, and NewBuilder is a
+// shorthand for it) lays databases out as <dir>/<topic>/<partition>, so one
+// Tables can serve group tables, joined tables and views at the same time,
+// and all databases opened through the same Tables share one Pebble block
+// cache. The shared cache is reference counted: it is created when the first
+// store of a Tables opens and released when the last one closes.
 //
 // Inside a database, user keys live under the prefix 'u' and package
 // metadata (currently only the changelog offset) under the prefix 'm'.
@@ -33,11 +34,12 @@
 // # Durability and failure contract
 //
 // The local store is a cache of a Kafka changelog topic; the changelog is the
-// source of truth. Therefore writes are not fsynced by default (pebble.NoSync)
-// and the store only guarantees that the offset returned by GetOffset after a
-// crash never runs ahead of the data: Pebble recovers a prefix of the write
-// sequence, and the offset is always written after the data it covers. After
-// a crash goka re-reads the changelog from the recovered offset and replays
+// source of truth. Therefore writes are not fsynced by default (pebble.NoSync).
+// A database that crashed is discarded when it is next opened (see Unclean
+// stops below). Underneath that, the offset Pebble recovers after a crash
+// never runs ahead of the data, because Pebble recovers a prefix of the write
+// sequence and the offset is always written after the data it covers; so even
+// a crashed database whose marker was lost would only make goka replay
 // messages that may already be present, which is idempotent.
 //
 // Before MarkRecovered (bulk recovery from the changelog) SetOffset only
@@ -49,4 +51,35 @@
 // persists the offset and Pebble syncs its WAL when closing, so a cleanly
 // closed store is fully durable and a reopened one sees all earlier data and
 // its offset.
+//
+// # Unclean stops
+//
+// goka writes a table value to the local store before the changelog record
+// carrying it has been acknowledged by Kafka (the offset follows with the
+// acknowledgement). A process that dies, or a processor that stops because
+// an emit or the broker failed, can therefore leave local values that the
+// changelog does not have. Such state must not be reused; the partition is
+// rebuilt from the changelog instead. Two mechanisms discard it:
+//
+//   - Crashes. While a database is open, its directory holds a file named
+//     UNCLEAN (created with fsync of the file and the directory before the
+//     database is opened, under Pebble's directory lock). A clean Close
+//     removes it after the database has been closed; a Close that reported
+//     any error keeps it. When Open finds the file, the previous owner did
+//     not close the database cleanly (SIGKILL, power loss, panic): all
+//     database files are deleted, a warning naming the path is logged, and
+//     the store starts empty, without an offset. goka's partition table then
+//     gets the default back from GetOffset (offsetNotStored, -3) and recovers
+//     the partition from the oldest offset of the changelog.
+//   - Failed runs. After goka's Processor.Run returned an error, the caller
+//     calls Tables.Discard: the databases the Tables has opened are deleted
+//     (closed ones at once, open ones at their next open even if they are
+//     closed cleanly in between).
+//
+// Consequently a crash always costs a full rebuild of the open partitions,
+// including those that only read a changelog (views, joined tables), whose
+// state could not have been ahead of Kafka. A clean shutdown keeps all state.
+//
+// Because deleting the database directory must delete all of its state,
+// pebble.Options with a separate WALDir or with WALFailover are refused.
 package pebblestore

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/lovoo/goka/storage"
 	"go.uber.org/zap"
 )
@@ -40,10 +41,19 @@ type Store struct {
 
 	// mu guards db against Close: operations hold it shared for the duration
 	// of their Pebble call, Close holds it exclusively.
-	mu      sync.RWMutex
-	db      *pebble.DB
-	closed  bool
-	onClose func()
+	mu     sync.RWMutex
+	db     *pebble.DB
+	closed bool
+
+	// fs and lock belong to the database directory; the lock is held from
+	// before the unclean-stop marker is inspected until after it has been
+	// removed (or kept) by Close.
+	fs   vfs.FS
+	lock *pebble.Lock
+	// afterClose runs at the end of Close, after the database has been
+	// closed; clean reports whether everything before it succeeded. It must
+	// call finishClose exactly once.
+	afterClose func(s *Store, clean bool) error
 
 	itersMu sync.Mutex
 	iters   map[*iterator]struct{}
@@ -61,6 +71,10 @@ type Store struct {
 // Open opens (creating if necessary) the Pebble database in directory path
 // and returns it as a goka storage. Unless WithCache is given, the store gets
 // a private block cache of WithCacheSize bytes that is freed on Close.
+//
+// If the database was not closed cleanly the last time it was open (see the
+// package documentation on unclean stops), its contents are deleted and the
+// store starts empty, without an offset.
 func Open(path string, opts ...Option) (*Store, error) {
 	cfg := newConfig(opts)
 	cache := cfg.cache
@@ -74,26 +88,74 @@ func Open(path string, opts ...Option) (*Store, error) {
 }
 
 // openStore opens the database at path with cache (referenced by the caller
-// for the duration of the call). onClose, if non-nil, runs once after the
-// database has been closed.
-func openStore(path string, cfg config, cache *pebble.Cache, onClose func()) (*Store, error) {
-	db, err := pebble.Open(path, cfg.pebbleOptions(cache))
+// for the duration of the call). afterClose, if non-nil, replaces the default
+// end of Close (which removes the marker after a clean close and releases the
+// directory lock); it only runs for a store that was returned.
+func openStore(path string, cfg config, cache *pebble.Cache, afterClose func(*Store, bool) error) (*Store, error) {
+	o := cfg.pebbleOptions(cache)
+	if err := checkLayout(path, o); err != nil {
+		return nil, err
+	}
+	fs := dirFS(o)
+	if err := fs.MkdirAll(path, 0o755); err != nil {
+		return nil, fmt.Errorf("pebblestore: open %s: %w", path, err)
+	}
+	// Lock before looking at the marker: a database that is open elsewhere
+	// has a marker too and must not be touched.
+	lock, err := pebble.LockDirectory(path, fs)
 	if err != nil {
 		return nil, fmt.Errorf("pebblestore: open %s: %w", path, err)
+	}
+	unclean, previous, err := markerExists(fs, path)
+	if err != nil {
+		_ = lock.Close()
+		return nil, err
+	}
+	if unclean {
+		cfg.logger.Warn("discarding local table state left by an unclean stop; it is rebuilt from the changelog",
+			zap.String("path", path), zap.String("marker", previous))
+		if err := wipeDir(fs, path); err != nil {
+			_ = lock.Close()
+			return nil, err
+		}
+	}
+	if err := writeMarker(fs, path, "opened"); err != nil {
+		_ = lock.Close()
+		return nil, err
+	}
+	// fail undoes the open. The marker is kept if the database was wiped (the
+	// next open wipes again, which is cheap) or may be inconsistent; a failed
+	// open of a clean database leaves it clean.
+	fail := func(err error, keepMarker bool) (*Store, error) {
+		if !keepMarker && !unclean {
+			err = errors.Join(err, removeMarker(fs, path))
+		}
+		return nil, errors.Join(err, lock.Close())
+	}
+
+	o.Lock = lock
+	db, err := pebble.Open(path, o)
+	if err != nil {
+		return fail(fmt.Errorf("pebblestore: open %s: %w", path, err), false)
 	}
 	s := &Store{
 		cfg:         cfg,
 		path:        path,
 		log:         cfg.logger.With(zap.String("path", path)),
 		db:          db,
-		onClose:     onClose,
+		fs:          fs,
+		lock:        lock,
+		afterClose:  afterClose,
 		iters:       make(map[*iterator]struct{}),
 		lastPersist: cfg.now(),
 	}
+	if s.afterClose == nil {
+		s.afterClose = func(s *Store, clean bool) error { return s.finishClose(!clean) }
+	}
 	off, ok, err := s.readOffset()
 	if err != nil {
-		_ = db.Close()
-		return nil, err
+		// An unreadable offset record: discard the database next time.
+		return fail(errors.Join(err, db.Close()), true)
 	}
 	s.offset, s.hasOffset = off, ok
 	return s, nil
@@ -129,7 +191,11 @@ func (s *Store) Open() error {
 }
 
 // Close persists the in-memory offset if needed, releases iterators that are
-// still open and closes the database. Calling Close again returns nil.
+// still open and closes the database. If all of that succeeded (and the
+// database was not discarded through its Tables), Close removes the
+// unclean-stop marker, so the next open keeps the data; after any error the
+// marker stays and the next open starts empty. Calling Close again returns
+// nil.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -163,10 +229,21 @@ func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("pebblestore: close %s: %w", s.path, err))
 	}
-	if s.onClose != nil {
-		s.onClose()
+	if err := s.afterClose(s, len(errs) == 0); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// finishClose ends Close once the database is closed: unless keepMarker is
+// set it removes the unclean-stop marker, then it releases the directory
+// lock.
+func (s *Store) finishClose(keepMarker bool) error {
+	var err error
+	if !keepMarker {
+		err = removeMarker(s.fs, s.path)
+	}
+	return errors.Join(err, s.lock.Close())
 }
 
 func (s *Store) writeOpts() *pebble.WriteOptions {

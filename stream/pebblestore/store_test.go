@@ -389,14 +389,20 @@ func TestRecoveryIntervalZeroPersistsEveryOffset(t *testing.T) {
 	}
 }
 
-// After a crash the recovered offset must never be ahead of the recovered
-// data: replaying the changelog from it must not skip anything.
+// After a crash the unclean-stop marker makes the next open start empty (see
+// unclean_test.go). Underneath, the recovered offset must never be ahead of
+// the recovered data, so that replaying the changelog from it would not skip
+// anything even without the marker; the checks below remove the marker from
+// the crashed file system to observe that.
 func TestCrashNeverLosesDataBelowOffset(t *testing.T) {
 	key := func(i int) string { return fmt.Sprintf("key-%04d", i) }
 	const n = 400
 
 	check := func(t *testing.T, fs *vfs.MemFS, wantAtLeast int64) {
 		t.Helper()
+		if err := fs.Remove("/db/" + markerName); err != nil {
+			t.Fatalf("marker missing after crash: %v", err)
+		}
 		st := openTest(t, "/db", WithPebbleOptions(func(o *pebble.Options) { o.FS = fs }))
 		off := mustOffset(t, st, -1)
 		if off < wantAtLeast {
@@ -436,6 +442,17 @@ func TestCrashNeverLosesDataBelowOffset(t *testing.T) {
 			clone := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: pct, RNG: rand.New(rand.NewPCG(seed, 0))})
 			t.Run(fmt.Sprintf("%s/unsynced=%d%%/seed=%d", phase, pct, seed), func(t *testing.T) { check(t, clone, wantAtLeast) })
 		}
+		// With the marker in place the crashed database is discarded.
+		t.Run(phase+"/marker", func(t *testing.T) {
+			clone := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 50, RNG: rand.New(rand.NewPCG(1, 1))})
+			st := openTest(t, "/db", WithPebbleOptions(func(o *pebble.Options) { o.FS = clone }))
+			if got := mustOffset(t, st, -3); got != -3 {
+				t.Fatalf("offset after crash = %d, want the default", got)
+			}
+			if got := iterAll(t, st); len(got) != 0 {
+				t.Fatalf("%d keys after crash, want none", len(got))
+			}
+		})
 	}
 
 	// A memtable flush in the middle of recovery leaves a synced table
