@@ -1,0 +1,140 @@
+package recorder
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
+
+	"github.com/hazelnut-mmp/hazelnut/stream"
+	"github.com/hazelnut-mmp/hazelnut/stream/pebblestore"
+)
+
+// TestTableRecoveryAndRebalance1M measures, for a group whose table holds
+// 1M keys: a cold start (recovery of every partition from the changelog),
+// a second instance joining (it recovers half, the first rebalances), and
+// the second leaving cleanly (the first takes its partitions back on top of
+// the local state it kept). Long: runs only with HAZELNUT_LONG=1, on the
+// embedded broker and on Kafka when HAZELNUT_KAFKA_BROKERS is set.
+func TestTableRecoveryAndRebalance1M(t *testing.T) {
+	if os.Getenv("HAZELNUT_LONG") != "1" {
+		t.Skip("long measurement: set HAZELNUT_LONG=1")
+	}
+	t.Run("embedded", func(t *testing.T) {
+		e, err := stream.StartEmbedded(t.TempDir(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		measureRecovery(t, e.Brokers(), 1_000_000)
+	})
+	if env := os.Getenv("HAZELNUT_KAFKA_BROKERS"); env != "" {
+		t.Run("kafka", func(t *testing.T) { measureRecovery(t, strings.Split(env, ","), 1_000_000) })
+	}
+}
+
+type timedProc struct {
+	mu      sync.Mutex
+	timings map[string][]time.Duration
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+func (tp *timedProc) last(kind string) (time.Duration, bool) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	l := tp.timings[kind]
+	if len(l) == 0 {
+		return 0, false
+	}
+	return l[len(l)-1], true
+}
+
+func (tp *timedProc) count(kind string) int {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	return len(tp.timings[kind])
+}
+
+func measureRecovery(t *testing.T, brokers []string, n int) {
+	suffix := fmt.Sprintf("long-%d", time.Now().UnixNano())
+	group, in := goka.Group(suffix), goka.Stream(suffix+"-in")
+	table := string(goka.GroupTable(group))
+	kafka := stream.Kafka{Brokers: brokers}
+	if err := kafka.EnsureTopics(context.Background(), stream.Topics{List: []stream.Topic{
+		{Name: string(in), Cleanup: "delete", Partitions: partitions, Replication: 1, Retention: time.Hour},
+		{Name: table, Cleanup: "compact", Partitions: partitions, Replication: 1},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	prod, err := sarama.NewAsyncProducer(brokers, kafka.ProducerConfig("long-feeder"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range prod.Successes() {
+		}
+	}()
+	go func() {
+		for e := range prod.Errors() {
+			t.Error(e)
+		}
+	}()
+	val := []byte(strings.Repeat("v", 100))
+	for i := range n {
+		prod.Input() <- &sarama.ProducerMessage{Topic: table, Key: sarama.StringEncoder(fmt.Sprintf("key-%07d", i)), Value: sarama.ByteEncoder(val)}
+	}
+	if err := prod.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %d changelog records in %s", n, time.Since(start).Round(time.Millisecond))
+
+	g := goka.DefineGroup(group, goka.Input(in, new(codec.Bytes), func(goka.Context, any) {}), goka.Persist(new(codec.Bytes)))
+	run := func(name string) *timedProc {
+		tp := &timedProc{timings: map[string][]time.Duration{}, done: make(chan error, 1)}
+		tables := pebblestore.New(t.TempDir())
+		comp := stream.ProcessorComponent(name, func() (*goka.Processor, error) {
+			return goka.NewProcessor(brokers, g, kafka.ProcessorOptions(string(group), tables.Builder(), 1)...)
+		}, stream.WithTimings(func(kind string, d time.Duration) {
+			tp.mu.Lock()
+			tp.timings[kind] = append(tp.timings[kind], d)
+			tp.mu.Unlock()
+		}))
+		var ctx context.Context
+		ctx, tp.cancel = context.WithCancel(context.Background())
+		go func() { tp.done <- comp.Run(ctx, func() {}) }()
+		return tp
+	}
+	stop := func(tp *timedProc) {
+		tp.cancel()
+		if err := <-tp.done; err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	}
+
+	a := run("a")
+	waitFor(t, 10*time.Minute, "a to recover", func() bool { return a.count("recovery") == 1 })
+	d, _ := a.last("recovery")
+	t.Logf("cold start, %d keys over %d partitions: ready after %s", n, partitions, d.Round(time.Millisecond))
+
+	b := run("b")
+	waitFor(t, 10*time.Minute, "b to recover", func() bool { return b.count("recovery") == 1 })
+	waitFor(t, 10*time.Minute, "a to rebalance", func() bool { return a.count("rebalance") >= 1 })
+	db, _ := b.last("recovery")
+	da, _ := a.last("rebalance")
+	t.Logf("second instance joins: it is ready after %s (half the table), the first after %s", db.Round(time.Millisecond), da.Round(time.Millisecond))
+
+	stop(b)
+	waitFor(t, 10*time.Minute, "a to rebalance again", func() bool { return a.count("rebalance") >= 2 })
+	da, _ = a.last("rebalance")
+	t.Logf("second instance leaves: the first runs all partitions again after %s", da.Round(time.Millisecond))
+	stop(a)
+}
