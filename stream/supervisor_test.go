@@ -6,19 +6,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+	"github.com/hazelnut-mmp/hazelnut/internal/poll"
+)
 
 func fastSupervisor() *Supervisor {
 	s := NewSupervisor(nil)
@@ -42,7 +32,7 @@ func TestSupervisorRestartsFailedComponents(t *testing.T) {
 			return nil
 		}})
 	}()
-	waitFor(t, 5*time.Second, "third run to be ready", func() bool { return len(s.NotReady()) == 0 && runs.Load() == 3 })
+	poll.Until(t, 5*time.Second, "third run to be ready", func() bool { return len(s.NotReady()) == 0 && runs.Load() == 3 })
 	if restarts.Load() != 2 {
 		t.Errorf("restarts = %d, want 2", restarts.Load())
 	}
@@ -90,7 +80,7 @@ func TestSupervisorRecoversPanics(t *testing.T) {
 			return nil
 		}})
 	}()
-	waitFor(t, 5*time.Second, "restart after panic", func() bool { return runs.Load() == 2 && len(s.NotReady()) == 0 })
+	poll.Until(t, 5*time.Second, "restart after panic", func() bool { return runs.Load() == 2 && len(s.NotReady()) == 0 })
 }
 
 func TestNotReadyBeforeRun(t *testing.T) {

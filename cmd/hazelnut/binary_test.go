@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hazelnut-mmp/hazelnut/internal/poll"
 )
 
 // What `make run` does, from the outside: build the binary, start `dev`,
@@ -104,7 +106,7 @@ func TestDevBinaryPrintsCurlLinesThatWork(t *testing.T) {
 				t.Errorf("init: %v", m)
 			}
 		case strings.Contains(line, "/api/client/attribution-data"):
-			waitFor(t, 10*time.Second, "the printed attribution-data line to show the decision", func() bool {
+			poll.Until(t, 10*time.Second, "the printed attribution-data line to show the decision", func() bool {
 				d, _ := run(line)["data"].(map[string]any)
 				return d["attribution_source"] == "ORGANIC"
 			})

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hazelnut-mmp/hazelnut/internal/poll"
+
 	"github.com/hazelnut-mmp/hazelnut/internal/config"
 	"github.com/hazelnut-mmp/hazelnut/stream"
 )
@@ -50,7 +52,7 @@ func TestBrokerRestartEmbedded(t *testing.T) {
 	scenarioBrokerRestart(t, n,
 		func() { emb.Close() },
 		func() {
-			waitFor(t, 10*time.Second, "port to be free", func() bool {
+			poll.Until(t, 10*time.Second, "port to be free", func() bool {
 				l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 				if err != nil {
 					return false

@@ -12,23 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hazelnut-mmp/hazelnut/internal/poll"
+
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/hazelnut-mmp/hazelnut/internal/config"
 )
-
-// waitFor polls cond every few milliseconds until it holds or d passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
@@ -78,7 +68,7 @@ func startNode(t testing.TB, cfg config.Config, r role) *node {
 
 func (n *node) waitReady(d time.Duration) {
 	n.t.Helper()
-	waitFor(n.t, d, "/readyz", func() bool {
+	poll.Until(n.t, d, "/readyz", func() bool {
 		select {
 		case err := <-n.done:
 			n.t.Fatalf("node stopped while starting: %v", err)
@@ -150,7 +140,7 @@ func (n *node) waitDecided(installs []string, d time.Duration) {
 		pending[id] = true
 	}
 	var mu sync.Mutex
-	waitFor(n.t, d, fmt.Sprintf("%d installs to be decided", len(installs)), func() bool {
+	poll.Until(n.t, d, fmt.Sprintf("%d installs to be decided", len(installs)), func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for id := range pending {
@@ -227,7 +217,7 @@ func scenarioBrokerRestart(t *testing.T, n *node, stopBroker, startBroker func()
 	startBroker()
 
 	after := uniqueIDs("after", 10)
-	waitFor(t, 120*time.Second, "init to be accepted again", func() bool {
+	poll.Until(t, 120*time.Second, "init to be accepted again", func() bool {
 		code, _ := n.init(after[0])
 		return code == http.StatusAccepted
 	})

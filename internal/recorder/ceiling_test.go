@@ -2,7 +2,6 @@ package recorder
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 
@@ -38,38 +36,9 @@ func BenchmarkCeiling(b *testing.B) {
 }
 
 func benchCeiling(b *testing.B, brokers []string) {
-	suffix := fmt.Sprintf("ceiling-%d", time.Now().UnixNano())
-	group, in := goka.Group(suffix), goka.Stream(suffix+"-in")
 	kafka := stream.Kafka{Brokers: brokers}
-	topics := stream.Topics{List: []stream.Topic{
-		{Name: string(in), Cleanup: "delete", Partitions: partitions, Replication: 1, Retention: time.Hour},
-		{Name: string(goka.GroupTable(group)), Cleanup: "compact", Partitions: partitions, Replication: 1},
-	}}
-	if err := kafka.EnsureTopics(context.Background(), topics); err != nil {
-		b.Fatal(err)
-	}
-	// Preload b.N records with goka's hasher.
-	cfg := kafka.ProducerConfig(kafka.ClientID("ceiling-feeder"))
-	prod, err := sarama.NewAsyncProducer(brokers, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() {
-		for range prod.Successes() {
-		}
-	}()
-	go func() {
-		for e := range prod.Errors() {
-			b.Error(e)
-		}
-	}()
-	val := []byte(strings.Repeat("v", 100))
-	for i := range b.N {
-		prod.Input() <- &sarama.ProducerMessage{Topic: string(in), Key: sarama.StringEncoder("key-" + strconv.Itoa(i%10000)), Value: sarama.ByteEncoder(val)}
-	}
-	if err := prod.Close(); err != nil {
-		b.Fatal(err)
-	}
+	group, in := simpleGroup(b, kafka, "ceiling")
+	preload(b, kafka, string(in), b.N, func(i int) string { return "key-" + strconv.Itoa(i%10000) })
 
 	var done, first atomic.Int64
 	g := goka.DefineGroup(group,

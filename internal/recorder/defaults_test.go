@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hazelnut-mmp/hazelnut/internal/poll"
+
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
@@ -49,16 +51,8 @@ func countProcessed(t *testing.T, opts func(brokers []string) []goka.ProcessorOp
 	}
 	defer e.Close()
 	brokers := e.Brokers()
-	suffix := fmt.Sprintf("defaults-%d", time.Now().UnixNano())
-	group, in := goka.Group(suffix), goka.Stream(suffix+"-in")
 	kafka := stream.Kafka{Brokers: brokers}
-	topics := stream.Topics{List: []stream.Topic{
-		{Name: string(in), Cleanup: "delete", Partitions: partitions, Replication: 1, Retention: time.Hour},
-		{Name: string(goka.GroupTable(group)), Cleanup: "compact", Partitions: partitions, Replication: 1},
-	}}
-	if err := kafka.EnsureTopics(context.Background(), topics); err != nil {
-		t.Fatal(err)
-	}
+	group, in := simpleGroup(t, kafka, "defaults")
 	prod, err := sarama.NewSyncProducer(brokers, kafka.ProducerConfig("defaults-feeder"))
 	if err != nil {
 		t.Fatal(err)
@@ -114,13 +108,13 @@ func countProcessed(t *testing.T, opts func(brokers []string) []goka.ProcessorOp
 	// claims have resolved their start offsets; keep writing until 20 of
 	// them arrived (spread over every partition), then count the others.
 	next := 200
-	waitFor(t, 60*time.Second, "records written after the start", func() bool {
+	poll.Until(t, 60*time.Second, "records written after the start", func() bool {
 		send(next, 1)
 		next++
 		return late.Load() >= 20
 	})
 	if opts != nil {
-		waitFor(t, 30*time.Second, "the records written before the start", func() bool { return processed.Load()-late.Load() >= 200 })
+		poll.Until(t, 30*time.Second, "the records written before the start", func() bool { return processed.Load()-late.Load() >= 200 })
 	}
 	return processed.Load() - late.Load()
 }

@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
+	"github.com/hazelnut-mmp/hazelnut/internal/poll"
+
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 
@@ -64,37 +65,10 @@ func (tp *timedProc) count(kind string) int {
 }
 
 func measureRecovery(t *testing.T, brokers []string, n int) {
-	suffix := fmt.Sprintf("long-%d", time.Now().UnixNano())
-	group, in := goka.Group(suffix), goka.Stream(suffix+"-in")
-	table := string(goka.GroupTable(group))
 	kafka := stream.Kafka{Brokers: brokers}
-	if err := kafka.EnsureTopics(context.Background(), stream.Topics{List: []stream.Topic{
-		{Name: string(in), Cleanup: "delete", Partitions: partitions, Replication: 1, Retention: time.Hour},
-		{Name: table, Cleanup: "compact", Partitions: partitions, Replication: 1},
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	group, in := simpleGroup(t, kafka, "long")
 	start := time.Now()
-	prod, err := sarama.NewAsyncProducer(brokers, kafka.ProducerConfig("long-feeder"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for range prod.Successes() {
-		}
-	}()
-	go func() {
-		for e := range prod.Errors() {
-			t.Error(e)
-		}
-	}()
-	val := []byte(strings.Repeat("v", 100))
-	for i := range n {
-		prod.Input() <- &sarama.ProducerMessage{Topic: table, Key: sarama.StringEncoder(fmt.Sprintf("key-%07d", i)), Value: sarama.ByteEncoder(val)}
-	}
-	if err := prod.Close(); err != nil {
-		t.Fatal(err)
-	}
+	preload(t, kafka, string(goka.GroupTable(group)), n, func(i int) string { return fmt.Sprintf("key-%07d", i) })
 	t.Logf("wrote %d changelog records in %s", n, time.Since(start).Round(time.Millisecond))
 
 	g := goka.DefineGroup(group, goka.Input(in, new(codec.Bytes), func(goka.Context, any) {}), goka.Persist(new(codec.Bytes)))
@@ -121,19 +95,19 @@ func measureRecovery(t *testing.T, brokers []string, n int) {
 	}
 
 	a := run("a")
-	waitFor(t, 10*time.Minute, "a to recover", func() bool { return a.count("recovery") == 1 })
+	poll.Until(t, 10*time.Minute, "a to recover", func() bool { return a.count("recovery") == 1 })
 	d, _ := a.last("recovery")
 	t.Logf("cold start, %d keys over %d partitions: ready after %s", n, partitions, d.Round(time.Millisecond))
 
 	b := run("b")
-	waitFor(t, 10*time.Minute, "b to recover", func() bool { return b.count("recovery") == 1 })
-	waitFor(t, 10*time.Minute, "a to rebalance", func() bool { return a.count("rebalance") >= 1 })
+	poll.Until(t, 10*time.Minute, "b to recover", func() bool { return b.count("recovery") == 1 })
+	poll.Until(t, 10*time.Minute, "a to rebalance", func() bool { return a.count("rebalance") >= 1 })
 	db, _ := b.last("recovery")
 	da, _ := a.last("rebalance")
 	t.Logf("second instance joins: it is ready after %s (half the table), the first after %s", db.Round(time.Millisecond), da.Round(time.Millisecond))
 
 	stop(b)
-	waitFor(t, 10*time.Minute, "a to rebalance again", func() bool { return a.count("rebalance") >= 2 })
+	poll.Until(t, 10*time.Minute, "a to rebalance again", func() bool { return a.count("rebalance") >= 2 })
 	da, _ = a.last("rebalance")
 	t.Logf("second instance leaves: the first runs all partitions again after %s", da.Round(time.Millisecond))
 	stop(a)

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hazelnut-mmp/hazelnut/internal/poll"
+
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
@@ -37,17 +39,6 @@ const (
 	partitions = 4
 	keys       = 40
 )
-
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // child is one recorder instance in its own process.
 type child struct {
@@ -350,7 +341,7 @@ func runScenario(t *testing.T, brokers []string, seed uint64) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	waitFor(t, 60*time.Second, "every bad record in the DLQ", func() bool { return len(dlq.missing(f.bad)) == 0 })
+	poll.Until(t, 60*time.Second, "every bad record in the DLQ", func() bool { return len(dlq.missing(f.bad)) == 0 })
 
 	dumpA, dumpB := a.stop(), b.stop()
 	table := tableState(t, kafka, c.names)

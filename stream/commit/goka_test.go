@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hazelnut-mmp/hazelnut/internal/poll"
+
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
@@ -56,18 +58,6 @@ const (
 	outTopic = "commit-test-out"
 	group    = "commit-test"
 )
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 type rig struct {
 	t       *testing.T
@@ -288,7 +278,7 @@ func (r *rig) holdSlowInput() {
 	r.produce(0, "slow")
 	r.produce(0, "fast-1")
 	r.produce(0, "fast-2")
-	waitFor(r.t, 10*time.Second, "the slow output to be held and the fast ones written", func() bool {
+	poll.Until(r.t, 10*time.Second, "the slow output to be held and the fast ones written", func() bool {
 		return r.held.Load() == 1 && r.outputs(0) == 2
 	})
 }
@@ -303,7 +293,7 @@ func TestPlainGokaCommitsPastUnfinishedInput(t *testing.T) {
 	r.holdSlowInput()
 	r.produce(1, "other-1")
 
-	waitFor(t, 10*time.Second, "plain goka to commit input partition 0 past offset 0", func() bool {
+	poll.Until(t, 10*time.Second, "plain goka to commit input partition 0 past offset 0", func() bool {
 		p0, _ := r.committed()
 		return p0 == 3
 	})
@@ -313,7 +303,7 @@ func TestPlainGokaCommitsPastUnfinishedInput(t *testing.T) {
 	t.Log("committed 3 on input partition 0 while input 0's output is unacknowledged")
 
 	r.unblock()
-	waitFor(t, 10*time.Second, "the slow output", func() bool { return r.outputs(1) == 1 })
+	poll.Until(t, 10*time.Second, "the slow output", func() bool { return r.outputs(1) == 1 })
 }
 
 // TestWrapperHoldsCommitBehindUnfinishedInput runs the same processor with
@@ -333,12 +323,12 @@ func TestWrapperHoldsCommitBehindUnfinishedInput(t *testing.T) {
 		return p0, p1
 	}
 	r.produce(1, "other-1")
-	waitFor(t, 10*time.Second, "input partition 1 to commit 1", func() bool {
+	poll.Until(t, 10*time.Second, "input partition 1 to commit 1", func() bool {
 		_, p1 := check()
 		return p1 == 1
 	})
 	r.produce(1, "other-2")
-	waitFor(t, 10*time.Second, "input partition 1 to commit 2", func() bool {
+	poll.Until(t, 10*time.Second, "input partition 1 to commit 2", func() bool {
 		_, p1 := check()
 		return p1 == 2
 	})
@@ -354,7 +344,7 @@ func TestWrapperHoldsCommitBehindUnfinishedInput(t *testing.T) {
 	}
 
 	r.unblock()
-	waitFor(t, 10*time.Second, "input partition 0 to commit 3 after the release", func() bool {
+	poll.Until(t, 10*time.Second, "input partition 0 to commit 3 after the release", func() bool {
 		p0, p1 := r.committed()
 		return p0 == 3 && p1 == 2
 	})

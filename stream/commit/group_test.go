@@ -9,20 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hazelnut-mmp/hazelnut/internal/poll"
+
 	"github.com/IBM/sarama"
 )
-
-// waitFor polls cond until it holds or d passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 type mark struct {
 	topic     string
@@ -192,7 +182,7 @@ func TestWrapperCommitsContiguously(t *testing.T) {
 		claim := newFakeClaim("in", 0, 0)
 		res := runClaim(h, inner, claim)
 		claim.deliver(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
-		waitFor(t, 5*time.Second, "10 messages", func() bool { return proc.count() == 10 })
+		poll.Until(t, 5*time.Second, "10 messages", func() bool { return proc.count() == 10 })
 
 		s := proc.wrappedSession()
 		if s == inner {
@@ -256,7 +246,7 @@ func TestWrapperGapsAndStrayMarks(t *testing.T) {
 	claim := newFakeClaim("in", 1, 100)
 	res := runClaim(h, inner, claim)
 	claim.deliver(100, 103, 104, 110)
-	waitFor(t, 5*time.Second, "4 messages", func() bool { return proc.count() == 4 })
+	poll.Until(t, 5*time.Second, "4 messages", func() bool { return proc.count() == 4 })
 	s := proc.wrappedSession()
 
 	s.MarkOffset("in", 1, 102, "") // offset 101 was never delivered
@@ -330,7 +320,7 @@ func TestWrapperStopsWithSession(t *testing.T) {
 	claim := newFakeClaim("in", 0, 0)
 	res := runClaim(h, inner, claim)
 	claim.deliver(0, 1)
-	waitFor(t, 5*time.Second, "delivery", func() bool { return len(claim.ch) == 0 })
+	poll.Until(t, 5*time.Second, "delivery", func() bool { return len(claim.ch) == 0 })
 	inner.cancel()
 	select {
 	case <-closed:
@@ -443,7 +433,7 @@ func TestWrapBuilderResetsPerSession(t *testing.T) {
 		res := make(chan error, 1)
 		go func() { res <- cg.Consume(context.Background(), []string{"in"}, proc) }()
 		c.deliver(deliver...)
-		waitFor(t, 5*time.Second, "delivery", func() bool { return proc.count() == len(deliver) })
+		poll.Until(t, 5*time.Second, "delivery", func() bool { return proc.count() == len(deliver) })
 		ws := proc.wrappedSession()
 		for _, o := range done {
 			ws.MarkOffset("in", 0, o+1, "")
