@@ -11,6 +11,7 @@ import (
 	"github.com/hazelnut-mmp/hazelnut/processors/attribution"
 	"github.com/hazelnut-mmp/hazelnut/processors/projections"
 	"github.com/hazelnut-mmp/hazelnut/stream"
+	"github.com/hazelnut-mmp/hazelnut/stream/clock"
 )
 
 // graphs are every processor group Hazelnut runs.
@@ -69,6 +70,22 @@ func isCopartitioned(g *goka.GroupGraph, e goka.Edge) bool {
 		}
 	}
 	return g.GroupTable() != nil && g.GroupTable().Topic() == e.Topic()
+}
+
+// Topics written outside group graphs are declared too.
+func TestOtherTopicsDeclared(t *testing.T) {
+	topics, err := stream.ParseTopics(hazelnut.TopicsYAML, stream.Kafka{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticks, ok := topics.Get(string(clock.Ticks))
+	if !ok {
+		t.Fatalf("%s is not declared", clock.Ticks)
+	}
+	installs, _ := topics.Get(string(attribution.Installs))
+	if ticks.Partitions != installs.Partitions {
+		t.Errorf("ticks has %d partitions, the install-keyed groups %d", ticks.Partitions, installs.Partitions)
+	}
 }
 
 // TestImportDirection keeps the layers apart: processors never import the

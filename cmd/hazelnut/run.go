@@ -30,6 +30,7 @@ import (
 	"github.com/hazelnut-mmp/hazelnut/processors/attribution"
 	"github.com/hazelnut-mmp/hazelnut/processors/projections"
 	"github.com/hazelnut-mmp/hazelnut/stream"
+	"github.com/hazelnut-mmp/hazelnut/stream/clock"
 	"github.com/hazelnut-mmp/hazelnut/stream/pebblestore"
 	"github.com/hazelnut-mmp/hazelnut/views"
 )
@@ -131,6 +132,7 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 		}
 		comps = append(comps, processorComponents(groups, kafka, filepath.Join(cfg.Data, "tables", "processors"),
 			tableReplication, metrics.Meter("processors"), log)...)
+		comps = append(comps, clock.Ticker(kafka, clock.TickerConfig{}))
 	}
 	if r != roleProcessor {
 		proj := catalog.Project{ID: demoProjectID, Name: "Demo app", Token: string(cfg.DemoToken), ServerKey: string(cfg.DemoServerKey)}
