@@ -3,6 +3,7 @@ package commit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -272,35 +273,46 @@ func (r *rig) outputs(partition int32) int64 {
 // holdSlowInput produces the three inputs of partition 0 with the slow
 // one's output held back, and waits until the fast ones' outputs are in the
 // log.
-func (r *rig) holdSlowInput() {
+func (r *rig) holdSlowInput(fast int) {
 	r.t.Helper()
 	r.arm.Store(true)
 	r.produce(0, "slow")
-	r.produce(0, "fast-1")
-	r.produce(0, "fast-2")
+	for i := 1; i <= fast; i++ {
+		r.produce(0, fmt.Sprint("fast-", i))
+	}
 	poll.Until(r.t, 10*time.Second, "the slow output to be held and the fast ones written", func() bool {
-		return r.held.Load() == 1 && r.outputs(0) == 2
+		return r.held.Load() == 1 && r.outputs(0) == int64(fast)
 	})
 }
+
+// fastCounts are the runs of each test: how many inputs follow the slow one
+// on its partition and finish before it.
+var fastCounts = []int{2, 3, 5}
 
 // TestPlainGokaCommitsPastUnfinishedInput documents the problem: goka
 // without the wrapper commits input offset 3 while the output of input 0 is
 // still unacknowledged, so a crash now would lose input 0. If this test
 // fails, goka changed how it commits and the wrapper may no longer be needed.
 func TestPlainGokaCommitsPastUnfinishedInput(t *testing.T) {
+	for _, fast := range fastCounts {
+		t.Run(fmt.Sprint("fast", fast), func(t *testing.T) { plainGokaCommitsPastUnfinishedInput(t, fast) })
+	}
+}
+
+func plainGokaCommitsPastUnfinishedInput(t *testing.T, fast int) {
 	r := newRig(t)
 	r.start(false)
-	r.holdSlowInput()
+	r.holdSlowInput(fast)
 	r.produce(1, "other-1")
 
 	poll.Until(t, 10*time.Second, "plain goka to commit input partition 0 past offset 0", func() bool {
 		p0, _ := r.committed()
-		return p0 == 3
+		return p0 == int64(fast)+1
 	})
 	if r.held.Load() != 1 || r.outputs(1) != 0 {
 		t.Fatal("the slow input's output was written; the setup does not hold it back")
 	}
-	t.Log("committed 3 on input partition 0 while input 0's output is unacknowledged")
+	t.Logf("committed %d on input partition 0 while input 0's output is unacknowledged", fast+1)
 
 	r.unblock()
 	poll.Until(t, 10*time.Second, "the slow output", func() bool { return r.outputs(1) == 1 })
@@ -311,9 +323,15 @@ func TestPlainGokaCommitsPastUnfinishedInput(t *testing.T) {
 // input partition 0 never passes 0 although inputs 1 and 2 are done and
 // input partition 1 keeps committing; once released it advances to 3.
 func TestWrapperHoldsCommitBehindUnfinishedInput(t *testing.T) {
+	for _, fast := range fastCounts {
+		t.Run(fmt.Sprint("fast", fast), func(t *testing.T) { wrapperHoldsCommitBehindUnfinishedInput(t, fast) })
+	}
+}
+
+func wrapperHoldsCommitBehindUnfinishedInput(t *testing.T, fast int) {
 	r := newRig(t)
 	r.start(true)
-	r.holdSlowInput()
+	r.holdSlowInput(fast)
 
 	check := func() (p0, p1 int64) {
 		p0, p1 = r.committed()
@@ -339,14 +357,14 @@ func TestWrapperHoldsCommitBehindUnfinishedInput(t *testing.T) {
 	r.obsMu.Lock()
 	pending := r.pending[0]
 	r.obsMu.Unlock()
-	if pending != 3 {
-		t.Errorf("observer: %d pending offsets on input partition 0, want 3", pending)
+	if pending != fast+1 {
+		t.Errorf("observer: %d pending offsets on input partition 0, want %d", pending, fast+1)
 	}
 
 	r.unblock()
-	poll.Until(t, 10*time.Second, "input partition 0 to commit 3 after the release", func() bool {
+	poll.Until(t, 10*time.Second, "input partition 0 to commit everything after the release", func() bool {
 		p0, p1 := r.committed()
-		return p0 == 3 && p1 == 2
+		return p0 == int64(fast)+1 && p1 == 2
 	})
 	if r.outputs(1) != 1 {
 		t.Error("the slow output is missing")
