@@ -55,16 +55,29 @@ func (s *Server) project(token string) (catalog.Project, *problem) {
 	return p, nil
 }
 
+// readClient decodes a client API body and resolves its token; on failure
+// it has answered and returns false.
+func (s *Server) readClient(w http.ResponseWriter, r *http.Request, req interface{ token() string }) (catalog.Project, bool) {
+	if p := decodeBody(w, r, s.maxBody, req); p != nil {
+		writeProblem(w, p)
+		return catalog.Project{}, false
+	}
+	proj, p := s.project(req.token())
+	if p != nil {
+		writeProblem(w, p)
+		return catalog.Project{}, false
+	}
+	return proj, true
+}
+
+func (r *initRequest) token() string        { return r.Token }
+func (r *attributionRequest) token() string { return r.Token }
+
 func (s *Server) init(w http.ResponseWriter, r *http.Request) {
 	received := s.now().UTC()
 	var req initRequest
-	if p := decodeBody(w, r, s.maxBody, &req); p != nil {
-		writeProblem(w, p)
-		return
-	}
-	proj, p := s.project(req.Token)
-	if p != nil {
-		writeProblem(w, p)
+	proj, ok := s.readClient(w, r, &req)
+	if !ok {
 		return
 	}
 	if req.DeviceData != nil && !isObjectOrNull(req.DeviceData) {
@@ -140,13 +153,8 @@ type attributionData struct {
 
 func (s *Server) attributionData(w http.ResponseWriter, r *http.Request) {
 	var req attributionRequest
-	if p := decodeBody(w, r, s.maxBody, &req); p != nil {
-		writeProblem(w, p)
-		return
-	}
-	proj, p := s.project(req.Token)
-	if p != nil {
-		writeProblem(w, p)
+	proj, ok := s.readClient(w, r, &req)
+	if !ok {
 		return
 	}
 	if placeholderIDs[strings.TrimSpace(req.InstallID)] {

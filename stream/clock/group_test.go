@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hazelnut-mmp/hazelnut/codecs"
+
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 	"github.com/lovoo/goka/tester"
@@ -92,7 +94,7 @@ func (g *testGroupDef) graph() *goka.GroupGraph {
 			}
 		}),
 		g.s.Visitor(),
-		Persist(jsonCodec[entry]{}),
+		Persist(codecs.JSON[entry]{}),
 	)
 }
 
@@ -238,7 +240,7 @@ func TestGokaGivesEachRunItsOwnCallbackContext(t *testing.T) {
 			goka.Input(inA, new(codec.Bytes), func(ctx goka.Context, msg any) { cb(ctx, msg); ctx.SetValue(&entry{}) }),
 			goka.Input(inB, new(codec.Bytes), cb),
 			goka.Visitor("v", cb),
-			Persist(jsonCodec[entry]{}),
+			Persist(codecs.JSON[entry]{}),
 		)
 	}
 	runs := 0

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hazelnut-mmp/hazelnut/codecs"
+
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 
@@ -55,7 +57,7 @@ func Ticker(k stream.Kafka, cfg TickerConfig) stream.Component {
 		for p := range keys {
 			keys[p] = TickKey(int32(p), n)
 		}
-		em, err := goka.NewEmitter(k.Brokers, cfg.Topic, jsonCodec[Tick]{}, k.EmitterOptions(string(cfg.Topic), 1)...)
+		em, err := goka.NewEmitter(k.Brokers, cfg.Topic, codecs.JSON[Tick]{}, k.EmitterOptions(string(cfg.Topic), 1)...)
 		if err != nil {
 			return fmt.Errorf("ticker: build emitter: %w", err)
 		}

@@ -90,29 +90,3 @@ func isTick(ctx goka.Context, raw []byte) bool {
 	}
 	return ctx.Key() == TickKey(p, t.Partitions)
 }
-
-// jsonCodec is the goka codec of one JSON message type T; Decode returns *T.
-type jsonCodec[T any] struct{}
-
-func (jsonCodec[T]) Encode(value any) ([]byte, error) {
-	switch v := value.(type) {
-	case *T:
-		if v == nil {
-			return nil, fmt.Errorf("encode %T: nil", value)
-		}
-		return json.Marshal(v)
-	case T:
-		return json.Marshal(&v)
-	default:
-		var zero T
-		return nil, fmt.Errorf("encode: got %T, want %T", value, zero)
-	}
-}
-
-func (jsonCodec[T]) Decode(data []byte) (any, error) {
-	v := new(T)
-	if err := json.Unmarshal(data, v); err != nil {
-		return nil, fmt.Errorf("decode %T: %w", *v, err)
-	}
-	return v, nil
-}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hazelnut-mmp/hazelnut/codecs"
+
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 )
@@ -284,7 +286,7 @@ func TestTableCodec(t *testing.T) {
 	if v, err := c.Decode(own); err != nil || v != "value" {
 		t.Errorf("inner value decoded as %v, %v", v, err)
 	}
-	j := TableCodec(jsonCodec[entry]{})
+	j := TableCodec(codecs.JSON[entry]{})
 	if v, err := j.Decode([]byte(`{"at":"2026-06-14T10:00:00Z"}`)); err != nil || !v.(*entry).At.Equal(t0) {
 		t.Errorf("JSON inner value: %v, %v", v, err)
 	}
