@@ -79,6 +79,8 @@ func newRoot(stdout io.Writer, lookup func(string) (string, bool)) *cobra.Comman
 		roleCommand("dev", "Run everything in one process on embedded defaults", roleDev, stdout, lookup),
 		roleCommand("gateway", "Run the HTTP gateway", roleGateway, stdout, lookup),
 		roleCommand("processor", "Run processor groups (--groups)", roleProcessor, stdout, lookup),
+		topicsCommand(stdout, lookup),
+		catalogCommand(stdout, lookup),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
