@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -121,5 +122,30 @@ func TestEveryGroupHasABuilder(t *testing.T) {
 		if groupBuilders[g] == nil {
 			t.Errorf("no builder for group %s", g)
 		}
+	}
+}
+
+// dev serves the projects of a YAML catalog given with --catalog.
+func TestDevServesYAMLCatalog(t *testing.T) {
+	cfg := testConfig(t, nil)
+	cfg.Catalog = filepath.Join("..", "..", "testdata", "catalog", "demo.yaml")
+	n := startNode(t, cfg, roleDev)
+	body := map[string]any{"token": "demo-client-token-0123456789", "platform": "IOS", "install_instance_id": "yaml-1"}
+	if code, out := n.post("/api/client/init", body); code != 202 {
+		t.Fatalf("init with the catalog's token: %d %v", code, out)
+	}
+	if code, _ := n.init("yaml-2"); code != 401 {
+		t.Fatalf("the demo token must not work when a catalog is given: %d", code)
+	}
+
+	var out, errb bytes.Buffer
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("projects: [{id: p}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code := execute(context.Background(), []string{"dev", "--data", t.TempDir(), "--catalog", bad, "--admin", "", "--grpc", "", "--http", freeAddr(t)},
+		&out, &errb, func(string) (string, bool) { return "", false })
+	if code != exitConfig || !strings.Contains(errb.String(), "--catalog (HAZELNUT_CATALOG)") {
+		t.Fatalf("bad catalog: exit %d, %s", code, errb.String())
 	}
 }

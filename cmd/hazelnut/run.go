@@ -23,6 +23,7 @@ import (
 
 	"github.com/hazelnut-mmp/hazelnut"
 	"github.com/hazelnut-mmp/hazelnut/catalog"
+	"github.com/hazelnut-mmp/hazelnut/catalog/yamlcat"
 	"github.com/hazelnut-mmp/hazelnut/codecs"
 	"github.com/hazelnut-mmp/hazelnut/gateway"
 	"github.com/hazelnut-mmp/hazelnut/internal/admin"
@@ -135,14 +136,7 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 		comps = append(comps, clock.Ticker(kafka, clock.TickerConfig{}))
 	}
 	if r != roleProcessor {
-		proj := catalog.Project{ID: demoProjectID, Name: "Demo app", Token: string(cfg.DemoToken), ServerKey: string(cfg.DemoServerKey)}
-		if proj.Token == "" {
-			proj.Token = randomSecret()
-		}
-		if proj.ServerKey == "" {
-			proj.ServerKey = randomSecret()
-		}
-		projects, err := catalog.NewStatic(proj)
+		projects, welcome, err := loadProjects(cfg)
 		if err != nil {
 			return configError{err}
 		}
@@ -164,7 +158,7 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 		if grpcLn != nil {
 			g.Go(func() error { return serveGRPC(gctx, grpcLn, notReady) })
 		}
-		printWelcome(out, r, cfg.HTTPAddr, cfg.AdminAddr, proj)
+		printWelcome(out, r, cfg.HTTPAddr, cfg.AdminAddr, welcome)
 	}
 
 	g.Go(func() error {
@@ -284,6 +278,31 @@ func serveGRPC(ctx context.Context, ln net.Listener, notReady func() []string) e
 		srv.GracefulStop()
 		return nil
 	}
+}
+
+// loadProjects is the catalog a gateway serves: the YAML file of --catalog,
+// or the demo project with --demo-token / --demo-server-key (random when
+// empty). welcome is the project the dev banner shows.
+func loadProjects(cfg config.Config) (gateway.Projects, catalog.Project, error) {
+	if cfg.Catalog != "" {
+		cat, err := yamlcat.Load(cfg.Catalog)
+		if err != nil {
+			return nil, catalog.Project{}, fmt.Errorf("--catalog (%s): %w", config.EnvName("catalog"), err)
+		}
+		if len(cat.Projects) == 0 {
+			return nil, catalog.Project{}, fmt.Errorf("--catalog (%s): %s has no project", config.EnvName("catalog"), cfg.Catalog)
+		}
+		return cat, cat.Projects[0].Project(), nil
+	}
+	proj := catalog.Project{ID: demoProjectID, Name: "Demo app", Token: string(cfg.DemoToken), ServerKey: string(cfg.DemoServerKey)}
+	if proj.Token == "" {
+		proj.Token = randomSecret()
+	}
+	if proj.ServerKey == "" {
+		proj.ServerKey = randomSecret()
+	}
+	projects, err := catalog.NewStatic(proj)
+	return projects, proj, err
 }
 
 func randomSecret() string {

@@ -65,6 +65,9 @@ type Config struct {
 
 	// DemoToken and DemoServerKey are the demo project's credentials in dev.
 	DemoToken, DemoServerKey Secret
+	// Catalog is a YAML catalog file (docs/catalog.md) served instead of
+	// the demo project; empty means the demo project.
+	Catalog string
 
 	LogLevel  string
 	LogFormat string
@@ -116,6 +119,7 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.InstanceID, "instance-id", c.InstanceID, "stable id of this process for static group membership (empty: dynamic)")
 	fs.Var(secretValue{&c.DemoToken}, "demo-token", "client token of the demo project (random when empty)")
 	fs.Var(secretValue{&c.DemoServerKey}, "demo-server-key", "server key of the demo project (random when empty)")
+	fs.StringVar(&c.Catalog, "catalog", c.Catalog, "YAML catalog file to serve instead of the demo project (docs/catalog.md)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "console or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "longest graceful stop")
@@ -267,6 +271,7 @@ func (c Config) Fields() []zap.Field {
 		zap.Int("kafka_partitions", c.Partitions), zap.Int("kafka_replication", c.Replication),
 		zap.Duration("kafka_linger", c.Linger), zap.Strings("groups", c.Groups), zap.String("instance_id", c.InstanceID),
 		zap.Stringer("demo_token", c.DemoToken), zap.Stringer("demo_server_key", c.DemoServerKey),
+		zap.String("catalog", c.Catalog),
 	}
 }
 
