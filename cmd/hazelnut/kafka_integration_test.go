@@ -3,11 +3,16 @@
 package main
 
 import (
+	"net"
+	"time"
+
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hazelnut-mmp/hazelnut/internal/poll"
 )
 
 // realBrokers returns the real Kafka started by scripts/services.sh. The
@@ -42,6 +47,17 @@ func TestBrokerRestartKafka(t *testing.T) {
 	startNode(t, testConfig(t, brokers), roleProcessor)
 	gw := startNode(t, testConfig(t, brokers), roleGateway)
 	scenarioBrokerRestart(t, gw,
-		func() { services(t, "stop", "kafka") },
+		func() {
+			services(t, "stop", "kafka")
+			// The broker must really be gone: a broker run by another
+			// checkout's scripts/services.sh would not be stopped by ours.
+			poll.Until(t, 30*time.Second, "the broker port to close", func() bool {
+				c, err := net.DialTimeout("tcp", brokers[0], 200*time.Millisecond)
+				if err == nil {
+					c.Close()
+				}
+				return err != nil
+			})
+		},
 		func() { services(t, "start", "kafka") })
 }
