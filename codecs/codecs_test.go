@@ -28,7 +28,15 @@ func samples() map[string]any {
 		Campaign: &Campaign{ID: "c1", Name: "Summer", Network: "META", NetworkID: "120200"},
 		Deeplink: "myapp://promo", Platform: "ANDROID", InstalledAt: at, RulesVersion: "organic-only/1",
 		RequestID: in.RequestID}
+	entry := CatalogEntry{Kind: CatalogKindCampaign, ID: "c1", Version: 3, Revision: 17, PublishedAt: at,
+		Campaign: &CatalogCampaign{ID: "c1", ProjectID: "demo",
+			Spec: json.RawMessage(`[{"from":"2026-01-01T00:00:00Z","until":"2026-06-01T00:00:00Z","value":{"name":"Spring","display_id":"spr"}},{"from":"2026-06-01T00:00:00Z","value":{"name":"Summer","display_id":"sum"}}]`)}}
 	return map[string]any{
+		"catalog_entry": entry,
+		"catalog_project": CatalogEntry{Kind: CatalogKindProject, ID: "demo", Version: 2, PublishedAt: at,
+			Project: &CatalogProject{ID: "demo", Name: "Demo", Settings: json.RawMessage(`{"reporting_currency":[{"from":"0001-01-01T00:00:00Z","value":"EUR"}]}`)}},
+		"catalog_token": CatalogEntry{Kind: CatalogKindToken, ID: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", Version: 2, PublishedAt: at,
+			Secret: &CatalogSecret{ProjectID: "demo", Kind: "token"}},
 		"install":       in,
 		"decision":      d,
 		"install_state": InstallState{Install: in, Decision: d, Opens: 3, LastOpenAt: at.Add(time.Hour), Absorbed: map[string]int64{"installs": 41}},
@@ -128,3 +136,4 @@ func fuzzDecode[T any](f *testing.F, seed any) {
 func FuzzDecodeInstall(f *testing.F)      { fuzzDecode[Install](f, samples()["install"]) }
 func FuzzDecodeDecision(f *testing.F)     { fuzzDecode[Decision](f, samples()["decision"]) }
 func FuzzDecodeInstallState(f *testing.F) { fuzzDecode[InstallState](f, samples()["install_state"]) }
+func FuzzDecodeCatalogEntry(f *testing.F) { fuzzDecode[CatalogEntry](f, samples()["catalog_entry"]) }

@@ -74,3 +74,72 @@ type InstallState struct {
 	// crash and its outputs are re-sent instead of applying it twice.
 	Absorbed map[string]int64 `json:"absorbed"`
 }
+
+// Catalog entry kinds (CatalogEntry.Kind) and the key prefixes of topic
+// `catalog`.
+const (
+	CatalogKindProject  = "project"
+	CatalogKindCampaign = "campaign"
+	CatalogKindDomain   = "domain"
+	CatalogKindToken    = "token"
+	CatalogKindAPIKey   = "apikey"
+)
+
+// CatalogEntry is one value of the compacted topic `catalog`, keyed
+// "<kind>:<id>" (project:ID, campaign:ID, domain:HOST, token:sha256(T),
+// apikey:sha256(K)). Exactly the payload of its kind is set. Dated
+// settings are carried as their whole history (JSON arrays of spans
+// {from, until, value}, oldest first) back to the replay horizon, so a
+// reader can look a setting up as of any time after it. Values carry no
+// secret and no third-party credential: tokens and server keys appear only
+// as the SHA-256 in the key. A tombstone (nil value) removes a rotated
+// token or server key.
+type CatalogEntry struct {
+	Kind string `json:"kind"`
+	// ID is the project or campaign id, the domain's host, or the
+	// lowercase hex SHA-256 of the token or server key.
+	ID string `json:"id"`
+	// Version is the entity's catalog version (for token and apikey
+	// entries, their project's); the writer never replaces an entry with
+	// a lower version.
+	Version int64 `json:"version"`
+	// Revision is the catalog store's write revision, when known.
+	Revision    int64            `json:"revision,omitempty"`
+	PublishedAt time.Time        `json:"published_at"`
+	Project     *CatalogProject  `json:"project,omitempty"`
+	Campaign    *CatalogCampaign `json:"campaign,omitempty"`
+	Domain      *CatalogDomain   `json:"domain,omitempty"`
+	// Secret is set for token and apikey entries.
+	Secret *CatalogSecret `json:"secret,omitempty"`
+}
+
+// CatalogProject is a project's non-secret part.
+type CatalogProject struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Settings are the project's dated settings, an object of histories
+	// (docs/catalog.md).
+	Settings json.RawMessage `json:"settings"`
+}
+
+// CatalogCampaign is a campaign and its dated spec.
+type CatalogCampaign struct {
+	ID        string `json:"id"`
+	ProjectID string `json:"project_id"`
+	// Spec is the spec history.
+	Spec json.RawMessage `json:"spec"`
+}
+
+// CatalogDomain is a branded host and its dated spec.
+type CatalogDomain struct {
+	Host string `json:"host"`
+	// Spec is the spec history.
+	Spec json.RawMessage `json:"spec"`
+}
+
+// CatalogSecret says whose credential a token or apikey entry is.
+type CatalogSecret struct {
+	ProjectID string `json:"project_id"`
+	// Kind is "token" or "server_key".
+	Kind string `json:"kind"`
+}

@@ -1,0 +1,262 @@
+// Package publish is the catalog writer: it publishes a catalog snapshot
+// (read from Postgres) to the compacted topic `catalog` (DESIGN §3, §8).
+//
+// Every entity becomes one entry keyed "<kind>:<id>" that carries its dated
+// history back to the replay horizon. The writer first reads the topic to
+// its end and never replaces an entry with a lower version (an equal
+// version is left alone), so an old snapshot published late cannot undo a
+// newer one. Tokens and server keys are keyed by their SHA-256; their
+// entries say only which project they belong to. Rotated tokens and keys
+// are tombstoned, and nothing else ever is. No secret and no third-party
+// credential (analytics tools, Meta's referrer key, network accounts,
+// signing keys, webhooks) is ever written.
+package publish
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
+	"github.com/lovoo/goka/storage"
+
+	"github.com/hazelnut-mmp/hazelnut/catalog"
+	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/stream"
+)
+
+// Topic is the catalog topic.
+const Topic = "catalog"
+
+// Key returns the topic key of an entry of kind with id.
+func Key(kind, id string) string { return kind + ":" + id }
+
+// Skipped is an entry the writer did not publish because the topic holds
+// the same or a newer version.
+type Skipped struct {
+	Key     string
+	Version int64
+	// OnTopic is the version the topic holds.
+	OnTopic int64
+}
+
+// Result says what one Publish did.
+type Result struct {
+	// Published are the keys written.
+	Published []string
+	// Unchanged are keys whose version equals the topic's (left alone).
+	Unchanged []string
+	// Stale are entries older than the topic's (refused).
+	Stale []Skipped
+	// Tombstoned are the keys of rotated tokens and keys removed.
+	Tombstoned []string
+}
+
+// Entries turns a snapshot into topic entries (key → entry), histories
+// trimmed to horizon. It carries no secret.
+func Entries(snapshot *catalog.Catalog, horizon, now time.Time) (map[string]codecs.CatalogEntry, error) {
+	out := map[string]codecs.CatalogEntry{}
+	add := func(e codecs.CatalogEntry) {
+		e.PublishedAt = now.UTC()
+		out[Key(e.Kind, e.ID)] = e
+	}
+	for _, p := range snapshot.Projects {
+		s := p.Settings
+		s.Trim(horizon)
+		b, err := json.Marshal(s)
+		if err != nil {
+			return nil, fmt.Errorf("project %s: %w", p.ID, err)
+		}
+		add(codecs.CatalogEntry{Kind: codecs.CatalogKindProject, ID: p.ID, Version: p.Version,
+			Project: &codecs.CatalogProject{ID: p.ID, Name: p.Name, Settings: b}})
+		if p.Secrets.Token != "" {
+			add(codecs.CatalogEntry{Kind: codecs.CatalogKindToken, ID: catalog.HashSecret(p.Secrets.Token), Version: p.Version,
+				Secret: &codecs.CatalogSecret{ProjectID: p.ID, Kind: string(catalog.KindToken)}})
+		}
+		if p.Secrets.ServerKey != "" {
+			add(codecs.CatalogEntry{Kind: codecs.CatalogKindAPIKey, ID: catalog.HashSecret(p.Secrets.ServerKey), Version: p.Version,
+				Secret: &codecs.CatalogSecret{ProjectID: p.ID, Kind: string(catalog.KindServerKey)}})
+		}
+	}
+	for _, c := range snapshot.Campaigns {
+		h := c.Spec
+		h.Trim(horizon)
+		b, err := json.Marshal(h)
+		if err != nil {
+			return nil, fmt.Errorf("campaign %s: %w", c.ID, err)
+		}
+		add(codecs.CatalogEntry{Kind: codecs.CatalogKindCampaign, ID: c.ID, Version: c.Version,
+			Campaign: &codecs.CatalogCampaign{ID: c.ID, ProjectID: c.ProjectID, Spec: b}})
+	}
+	for _, d := range snapshot.Domains {
+		h := d.Spec
+		h.Trim(horizon)
+		b, err := json.Marshal(h)
+		if err != nil {
+			return nil, fmt.Errorf("domain %s: %w", d.Host, err)
+		}
+		add(codecs.CatalogEntry{Kind: codecs.CatalogKindDomain, ID: d.Host, Version: d.Version,
+			Domain: &codecs.CatalogDomain{Host: d.Host, Spec: b}})
+	}
+	return out, nil
+}
+
+// Publish writes snapshot to the catalog topic: see the package comment.
+// rotations are the replaced tokens and server keys (pgstore Rotations);
+// horizon is the replay horizon histories are trimmed to.
+func Publish(ctx context.Context, kafka stream.Kafka, snapshot *catalog.Catalog, rotations []catalog.Rotation, horizon time.Time) (Result, error) {
+	var res Result
+	entries, err := Entries(snapshot, horizon, time.Now())
+	if err != nil {
+		return res, fmt.Errorf("publish catalog: %w", err)
+	}
+	onTopic, err := ReadVersions(ctx, kafka)
+	if err != nil {
+		return res, fmt.Errorf("publish catalog: %w", err)
+	}
+
+	// A project whose topic entry is newer makes its token and key
+	// entries stale too (they carry the project's version).
+	staleProject := map[string]bool{}
+	for _, p := range snapshot.Projects {
+		if v, ok := onTopic[Key(codecs.CatalogKindProject, p.ID)]; ok && v > p.Version {
+			staleProject[p.ID] = true
+		}
+	}
+	type record struct {
+		key   string
+		value []byte
+	}
+	var out []record
+	for _, key := range sortedKeys(entries) {
+		e := entries[key]
+		cur, exists := onTopic[key]
+		stale := exists && cur > e.Version
+		if e.Secret != nil && staleProject[e.Secret.ProjectID] {
+			stale = true
+			cur = max(cur, onTopic[Key(codecs.CatalogKindProject, e.Secret.ProjectID)])
+		}
+		switch {
+		case stale:
+			res.Stale = append(res.Stale, Skipped{Key: key, Version: e.Version, OnTopic: cur})
+			continue
+		case exists && cur == e.Version:
+			res.Unchanged = append(res.Unchanged, key)
+			continue
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			return res, fmt.Errorf("publish catalog: encode %s: %w", key, err)
+		}
+		out = append(out, record{key, b})
+		res.Published = append(res.Published, key)
+	}
+	// Tombstones: rotated hashes still on the topic and not the current
+	// token or key of any project of the snapshot.
+	seen := map[string]bool{}
+	for _, r := range rotations {
+		kind := codecs.CatalogKindToken
+		if r.Kind == catalog.KindServerKey {
+			kind = codecs.CatalogKindAPIKey
+		}
+		key := Key(kind, r.SHA256)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if _, live := entries[key]; live {
+			continue
+		}
+		if _, exists := onTopic[key]; !exists {
+			continue
+		}
+		out = append(out, record{key, nil})
+		res.Tombstoned = append(res.Tombstoned, key)
+	}
+	if len(out) == 0 {
+		return res, nil
+	}
+
+	producer, err := sarama.NewSyncProducer(kafka.Brokers, kafka.ProducerConfig(kafka.ClientID("catalog-writer")))
+	if err != nil {
+		return Result{}, fmt.Errorf("publish catalog: producer: %w", err)
+	}
+	defer producer.Close()
+	msgs := make([]*sarama.ProducerMessage, len(out))
+	for i, r := range out {
+		m := &sarama.ProducerMessage{Topic: Topic, Key: sarama.StringEncoder(r.key)}
+		if r.value != nil {
+			m.Value = sarama.ByteEncoder(r.value)
+		}
+		msgs[i] = m
+	}
+	if err := producer.SendMessages(msgs); err != nil {
+		return Result{}, fmt.Errorf("publish catalog: %w", err)
+	}
+	return res, ctx.Err()
+}
+
+// ReadVersions reads the catalog topic to its end and returns the version
+// of every entry on it (key → version); tombstoned keys are absent.
+func ReadVersions(ctx context.Context, kafka stream.Kafka) (map[string]int64, error) {
+	view, err := goka.NewView(kafka.Brokers, goka.Table(Topic), new(codec.Bytes),
+		kafka.ViewOptions("catalog-writer", storage.MemoryBuilder(), 1)...)
+	if err != nil {
+		return nil, fmt.Errorf("read catalog topic: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- view.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-view.WaitRunning():
+	case err := <-done:
+		done <- err
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("read catalog topic: %w", errors.Join(err, errors.New("stopped before it recovered")))
+	case <-ctx.Done():
+		return nil, fmt.Errorf("read catalog topic: %w", ctx.Err())
+	}
+	it, err := view.Iterator()
+	if err != nil {
+		return nil, fmt.Errorf("read catalog topic: %w", err)
+	}
+	defer it.Release()
+	out := map[string]int64{}
+	for it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			return nil, fmt.Errorf("read catalog topic: %s: %w", it.Key(), err)
+		}
+		b, _ := v.([]byte)
+		if b == nil {
+			continue
+		}
+		var e struct {
+			Version int64 `json:"version"`
+		}
+		if err := json.Unmarshal(b, &e); err != nil {
+			// A value the writer cannot read is replaced.
+			out[it.Key()] = -1
+			continue
+		}
+		out[it.Key()] = e.Version
+	}
+	return out, it.Err()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,160 @@
+package publish_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hazelnut-mmp/hazelnut/catalog"
+	"github.com/hazelnut-mmp/hazelnut/catalog/publish"
+	"github.com/hazelnut-mmp/hazelnut/catalog/yamlcat"
+	"github.com/hazelnut-mmp/hazelnut/stream"
+)
+
+// memory is a catalog in memory that bumps versions like pgstore.
+type memory struct {
+	c   *catalog.Catalog
+	rot []catalog.Rotation
+}
+
+func newMemory(t *testing.T) *memory {
+	c, err := yamlcat.Load(demoPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.Projects {
+		c.Projects[i].Version = 1
+	}
+	for i := range c.Campaigns {
+		c.Campaigns[i].Version = 1
+	}
+	for i := range c.Domains {
+		c.Domains[i].Version = 1
+	}
+	return &memory{c: c}
+}
+
+// snapshot returns a deep enough copy: slices of values, histories copied
+// on write by their methods.
+func (m *memory) snapshot(*testing.T) (*catalog.Catalog, []catalog.Rotation) {
+	c := &catalog.Catalog{
+		Projects:        append([]catalog.ProjectRecord(nil), m.c.Projects...),
+		Campaigns:       append([]catalog.Campaign(nil), m.c.Campaigns...),
+		Domains:         append([]catalog.Domain(nil), m.c.Domains...),
+		NetworkAccounts: append([]catalog.NetworkAccount(nil), m.c.NetworkAccounts...),
+		EventMaps:       append([]catalog.EventMap(nil), m.c.EventMaps...),
+	}
+	return c, append([]catalog.Rotation(nil), m.rot...)
+}
+
+func (m *memory) campaign(t *testing.T, id string) *catalog.Campaign {
+	for i := range m.c.Campaigns {
+		if m.c.Campaigns[i].ID == id {
+			return &m.c.Campaigns[i]
+		}
+	}
+	t.Fatalf("no campaign %s", id)
+	return nil
+}
+
+func (m *memory) setCampaign(t *testing.T, id string, from time.Time, spec catalog.CampaignSpec) {
+	c := m.campaign(t, id)
+	h, _ := catalog.NewHistory(c.Spec.Spans()...)
+	if err := h.Set(from, spec); err != nil {
+		t.Fatal(err)
+	}
+	c.Spec, c.Version = h, c.Version+1
+}
+
+func (m *memory) deleteCampaign(t *testing.T, id string, at time.Time) {
+	c := m.campaign(t, id)
+	h, _ := catalog.NewHistory(c.Spec.Spans()...)
+	if err := h.End(at); err != nil {
+		t.Fatal(err)
+	}
+	c.Spec, c.Version = h, c.Version+1
+}
+
+func (m *memory) rotateToken(t *testing.T, projectID, token string) {
+	for i := range m.c.Projects {
+		p := &m.c.Projects[i]
+		if p.ID == projectID {
+			m.rot = append(m.rot, catalog.Rotation{ProjectID: p.ID, Kind: catalog.KindToken,
+				SHA256: catalog.HashSecret(p.Secrets.Token), RotatedAt: time.Now()})
+			p.Secrets.Token, p.Version = token, p.Version+1
+			return
+		}
+	}
+	t.Fatalf("no project %s", projectID)
+}
+
+func embedded(t *testing.T) (*stream.Embedded, stream.Kafka) {
+	t.Helper()
+	broker, err := stream.StartEmbedded(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	kafka := stream.Kafka{Brokers: broker.Brokers()}
+	var topics stream.Topics
+	topics.List = []stream.Topic{{Name: "catalog", Cleanup: stream.CleanupCompact, Partitions: 3, Replication: 1}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := kafka.EnsureTopics(ctx, topics); err != nil {
+		t.Fatal(err)
+	}
+	return broker, kafka
+}
+
+func TestPublishEmbedded(t *testing.T) {
+	broker, kafka := embedded(t)
+	id := idsFor("")
+	runScenario(t, kafka, newMemory(t), id, func() {
+		before := len(topicValues(t, kafka)["campaign:"+id.summer])
+		broker.Cluster().Compact()
+		after := len(topicValues(t, kafka)["campaign:"+id.summer])
+		if before < 2 || after != 1 {
+			t.Fatalf("compaction: %d records of campaign:%s before, %d after; want several, then 1", before, id.summer, after)
+		}
+	})
+}
+
+// TestEntriesCarryNoSecrets checks the encoding alone.
+func TestEntriesCarryNoSecrets(t *testing.T) {
+	m := newMemory(t)
+	c, _ := m.snapshot(t)
+	entries, err := publishEntries(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1+2+2+1 {
+		t.Fatalf("%d entries", len(entries))
+	}
+	for key, b := range entries {
+		for _, s := range secretsOf(t, c) {
+			if containsString(b, s) {
+				t.Fatalf("%s carries %q", key, s)
+			}
+		}
+	}
+}
+
+func publishEntries(c *catalog.Catalog) (map[string][]byte, error) {
+	entries, err := publish.Entries(c, horizon, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for k, e := range entries {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = b
+	}
+	return out, nil
+}
+
+func containsString(b []byte, s string) bool { return strings.Contains(string(b), s) }

@@ -1,0 +1,148 @@
+package views
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lovoo/goka"
+
+	"github.com/hazelnut-mmp/hazelnut/catalog"
+	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/stream"
+)
+
+// CatalogTopic is the compacted topic the catalog writer publishes to.
+const CatalogTopic = "catalog"
+
+// Catalog reads the `catalog` topic (written by catalog/publish) with
+// lookups as of a time: every entry carries its dated history, so a
+// setting in force at a past time (back to the replay horizon) is found
+// even after compaction. Entries are decoded per call. Safe for concurrent
+// use; lookups return stream.ErrNotReady while the view recovers.
+type Catalog struct {
+	holder stream.ViewHolder
+}
+
+// Component supervises the view behind c; opts are normally
+// kafka.ViewOptions("catalog", tables, replication).
+func (c *Catalog) Component(brokers []string, opts ...goka.ViewOption) stream.Component {
+	return stream.ViewComponent("view-catalog", &c.holder, func() (*goka.View, error) {
+		return goka.NewView(brokers, goka.Table(CatalogTopic), new(codecs.JSON[codecs.CatalogEntry]), opts...)
+	})
+}
+
+// entry reads one key; nil when absent or tombstoned.
+func (c *Catalog) entry(kind, id string) (*codecs.CatalogEntry, error) {
+	v, err := c.holder.Get(kind + ":" + id)
+	if err != nil {
+		return nil, fmt.Errorf("catalog view: %s:%s: %w", kind, id, err)
+	}
+	e, _ := v.(*codecs.CatalogEntry)
+	return e, nil
+}
+
+// Ready reports whether the view has recovered the topic and serves.
+func (c *Catalog) Ready() bool {
+	_, err := c.holder.Get(codecs.CatalogKindProject + ":")
+	return !errors.Is(err, stream.ErrNotReady)
+}
+
+// ProjectByToken resolves a client token to its project (ID and Name; the
+// topic holds no secrets, so Token and ServerKey stay empty). A missing or
+// rotated token, and a view that is not ready, give false (see
+// LookupToken for the reason). It satisfies gateway.Projects.
+func (c *Catalog) ProjectByToken(token string) (catalog.Project, bool) {
+	p, ok, _ := c.LookupToken(token)
+	return p, ok
+}
+
+// ProjectByServerKey resolves a server API key (header linkrunner-key).
+func (c *Catalog) ProjectByServerKey(key string) (catalog.Project, bool) {
+	p, ok, _ := c.LookupServerKey(key)
+	return p, ok
+}
+
+// LookupToken is ProjectByToken with the error: stream.ErrNotReady while
+// the view recovers, or a value that does not decode. A missing or
+// rotated token is (zero, false, nil).
+func (c *Catalog) LookupToken(token string) (catalog.Project, bool, error) {
+	return c.projectBySecret(codecs.CatalogKindToken, token)
+}
+
+// LookupServerKey is ProjectByServerKey with the error.
+func (c *Catalog) LookupServerKey(key string) (catalog.Project, bool, error) {
+	return c.projectBySecret(codecs.CatalogKindAPIKey, key)
+}
+
+func (c *Catalog) projectBySecret(kind, secret string) (catalog.Project, bool, error) {
+	if secret == "" {
+		return catalog.Project{}, false, nil
+	}
+	e, err := c.entry(kind, catalog.HashSecret(secret))
+	if err != nil || e == nil || e.Secret == nil {
+		return catalog.Project{}, false, err
+	}
+	p, err := c.entry(codecs.CatalogKindProject, e.Secret.ProjectID)
+	if err != nil || p == nil || p.Project == nil {
+		return catalog.Project{}, false, err
+	}
+	return catalog.Project{ID: p.Project.ID, Name: p.Project.Name}, true, nil
+}
+
+// ProjectSettings returns a project's dated settings.
+func (c *Catalog) ProjectSettings(projectID string) (catalog.Settings, bool, error) {
+	e, err := c.entry(codecs.CatalogKindProject, projectID)
+	if err != nil || e == nil || e.Project == nil {
+		return catalog.Settings{}, false, err
+	}
+	var s catalog.Settings
+	if len(e.Project.Settings) > 0 {
+		if err := json.Unmarshal(e.Project.Settings, &s); err != nil {
+			return catalog.Settings{}, false, fmt.Errorf("catalog view: project %s settings: %w", projectID, err)
+		}
+	}
+	return s, true, nil
+}
+
+// ProjectSettingsAt returns the settings of a project in force at t
+// (defaults filling the gaps); false for an unknown project.
+func (c *Catalog) ProjectSettingsAt(projectID string, t time.Time) (catalog.Effective, bool, error) {
+	s, ok, err := c.ProjectSettings(projectID)
+	if !ok {
+		return catalog.Effective{}, false, err
+	}
+	return s.At(t), true, nil
+}
+
+// CampaignAt returns the campaign's project and its spec in force at t;
+// false for an unknown campaign or a time outside its spec (before it
+// existed, after its delete).
+func (c *Catalog) CampaignAt(id string, t time.Time) (projectID string, spec catalog.CampaignSpec, ok bool, err error) {
+	e, err := c.entry(codecs.CatalogKindCampaign, id)
+	if err != nil || e == nil || e.Campaign == nil {
+		return "", catalog.CampaignSpec{}, false, err
+	}
+	var h catalog.History[catalog.CampaignSpec]
+	if err := json.Unmarshal(e.Campaign.Spec, &h); err != nil {
+		return "", catalog.CampaignSpec{}, false, fmt.Errorf("catalog view: campaign %s spec: %w", id, err)
+	}
+	spec, ok = h.At(t)
+	return e.Campaign.ProjectID, spec, ok, nil
+}
+
+// DomainAt returns what a branded host serves at t; false for an unknown
+// host or a time outside its spec.
+func (c *Catalog) DomainAt(host string, t time.Time) (catalog.DomainSpec, bool, error) {
+	e, err := c.entry(codecs.CatalogKindDomain, host)
+	if err != nil || e == nil || e.Domain == nil {
+		return catalog.DomainSpec{}, false, err
+	}
+	var h catalog.History[catalog.DomainSpec]
+	if err := json.Unmarshal(e.Domain.Spec, &h); err != nil {
+		return catalog.DomainSpec{}, false, fmt.Errorf("catalog view: domain %s spec: %w", host, err)
+	}
+	spec, ok := h.At(t)
+	return spec, ok, nil
+}

@@ -1,0 +1,112 @@
+package views
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/hazelnut-mmp/hazelnut/catalog"
+	"github.com/hazelnut-mmp/hazelnut/internal/poll"
+	"github.com/hazelnut-mmp/hazelnut/stream"
+	"github.com/hazelnut-mmp/hazelnut/stream/pebblestore"
+)
+
+// The gateway resolves tokens through this interface.
+var _ interface {
+	ProjectByToken(string) (catalog.Project, bool)
+} = (*Catalog)(nil)
+
+func TestCatalogNotReady(t *testing.T) {
+	var c Catalog
+	if c.Ready() {
+		t.Fatal("ready without a view")
+	}
+	if _, ok := c.ProjectByToken("t"); ok {
+		t.Fatal("resolved a token without a view")
+	}
+	if _, _, err := c.LookupToken("t"); !errors.Is(err, stream.ErrNotReady) {
+		t.Fatalf("LookupToken: %v", err)
+	}
+	if _, _, _, err := c.CampaignAt("c", time.Now()); !errors.Is(err, stream.ErrNotReady) {
+		t.Fatalf("CampaignAt: %v", err)
+	}
+}
+
+// Hand-written records: a token whose project is missing is not resolved,
+// a value that does not decode is an error of that lookup only, and an
+// empty token never matches.
+func TestCatalogRecords(t *testing.T) {
+	broker, err := stream.StartEmbedded("", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	kafka := stream.Kafka{Brokers: broker.Brokers()}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var topics stream.Topics
+	topics.List = []stream.Topic{{Name: CatalogTopic, Cleanup: stream.CleanupCompact, Partitions: 2, Replication: 1}}
+	if err := kafka.EnsureTopics(ctx, topics); err != nil {
+		t.Fatal(err)
+	}
+	producer, err := sarama.NewSyncProducer(kafka.Brokers, kafka.ProducerConfig("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	orphan, known := catalog.HashSecret("orphan-token"), catalog.HashSecret("known-token")
+	for key, value := range map[string]string{
+		"token:" + orphan:  `{"kind":"token","id":"` + orphan + `","version":1,"published_at":"2026-01-01T00:00:00Z","secret":{"project_id":"gone","kind":"token"}}`,
+		"token:" + known:   `{"kind":"token","id":"` + known + `","version":1,"published_at":"2026-01-01T00:00:00Z","secret":{"project_id":"p","kind":"token"}}`,
+		"project:p":        `{"kind":"project","id":"p","version":1,"published_at":"2026-01-01T00:00:00Z","project":{"id":"p","name":"P","settings":{"reporting_currency":[{"from":"2026-01-01T00:00:00Z","value":"EUR"}]}}}`,
+		"campaign:broken":  `{"kind":"campaign",`,
+		"campaign:badspan": `{"kind":"campaign","id":"badspan","version":1,"published_at":"2026-01-01T00:00:00Z","campaign":{"id":"badspan","project_id":"p","spec":[{"from":"2026-02-01T00:00:00Z","until":"2026-01-01T00:00:00Z","value":{}}]}}`,
+	} {
+		if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: CatalogTopic, Key: sarama.StringEncoder(key), Value: sarama.StringEncoder(value)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var c Catalog
+	rctx, rcancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = stream.NewSupervisor(nil).Run(rctx, c.Component(kafka.Brokers, kafka.ViewOptions("catalog-test", pebblestore.NewBuilder(t.TempDir()), 1)...))
+	}()
+	defer func() { rcancel(); <-done }()
+	poll.Until(t, 30*time.Second, "known token", func() bool { _, ok := c.ProjectByToken("known-token"); return ok })
+
+	if p, _ := c.ProjectByToken("known-token"); p != (catalog.Project{ID: "p", Name: "P"}) {
+		t.Fatalf("project %+v", p)
+	}
+	if _, ok, err := c.LookupToken("orphan-token"); ok || err != nil {
+		t.Fatalf("orphan token: %v %v", ok, err)
+	}
+	if _, ok := c.ProjectByToken(""); ok {
+		t.Fatal("empty token resolved")
+	}
+	if _, _, _, err := c.CampaignAt("broken", time.Now()); err == nil {
+		t.Fatal("broken value: no error")
+	}
+	if _, _, _, err := c.CampaignAt("badspan", time.Now()); err == nil {
+		t.Fatal("overlapping spans: no error")
+	}
+	if _, _, ok, err := c.CampaignAt("missing", time.Now()); ok || err != nil {
+		t.Fatalf("missing campaign: %v %v", ok, err)
+	}
+	e, ok, err := c.ProjectSettingsAt("p", time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil || !ok || e.Currency != "EUR" {
+		t.Fatalf("settings in March: %+v %v %v", e, ok, err)
+	}
+	e, _, _ = c.ProjectSettingsAt("p", time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC))
+	if e.Currency != catalog.DefaultCurrency {
+		t.Fatalf("settings before the span: currency %q, want the default", e.Currency)
+	}
+	if _, ok, err := c.DomainAt("nowhere.example", time.Now()); ok || err != nil {
+		t.Fatalf("missing domain: %v %v", ok, err)
+	}
+}
