@@ -44,11 +44,28 @@ type initAccepted struct {
 	Success      bool   `json:"success"`
 }
 
+// tokenLookup is implemented by project sources that can be unavailable
+// (the catalog view): an error answers 503, not 401.
+type tokenLookup interface {
+	LookupToken(token string) (catalog.Project, bool, error)
+}
+
 func (s *Server) project(token string) (catalog.Project, *problem) {
 	if token == "" {
 		return catalog.Project{}, badRequest("missing_field", "token", "token is required")
 	}
-	p, ok := s.deps.Projects.ProjectByToken(token)
+	var p catalog.Project
+	var ok bool
+	if l, canFail := s.deps.Projects.(tokenLookup); canFail {
+		var err error
+		if p, ok, err = l.LookupToken(token); err != nil {
+			s.log.Warn("token lookup failed", zap.Error(err))
+			return catalog.Project{}, &problem{status: http.StatusServiceUnavailable, code: "unavailable",
+				msg: "projects cannot be looked up right now; retry later"}
+		}
+	} else {
+		p, ok = s.deps.Projects.ProjectByToken(token)
+	}
 	if !ok {
 		return catalog.Project{}, &problem{status: http.StatusUnauthorized, code: "invalid_token", field: "token", msg: "token is not valid"}
 	}

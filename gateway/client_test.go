@@ -261,3 +261,23 @@ func FuzzInit(f *testing.F) {
 		}
 	})
 }
+
+// failingProjects is a project source that is not available.
+type failingProjects struct{}
+
+func (failingProjects) ProjectByToken(string) (catalog.Project, bool) {
+	return catalog.Project{}, false
+}
+func (failingProjects) LookupToken(string) (catalog.Project, bool, error) {
+	return catalog.Project{}, false, stream.ErrNotReady
+}
+
+// While the project source cannot answer, a token is not "invalid": 503.
+func TestUnavailableProjectsAnswer503(t *testing.T) {
+	m := &memTopic{msgs: map[string][]*codecs.Install{}, decisions: map[string]*codecs.Decision{}}
+	h := New(Deps{Installs: m, Decisions: m, Projects: failingProjects{}, NotReady: func() []string { return nil }}).Handler()
+	code, out := do(t, h, "/api/client/init", `{"token":"tok1","install_instance_id":"i1"}`)
+	if code != http.StatusServiceUnavailable || len(m.msgs) != 0 {
+		t.Fatalf("got %d %v", code, out)
+	}
+}

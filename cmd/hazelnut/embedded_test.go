@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hazelnut-mmp/hazelnut"
+	"github.com/hazelnut-mmp/hazelnut/catalog/publish"
+	"github.com/hazelnut-mmp/hazelnut/catalog/yamlcat"
 	"github.com/hazelnut-mmp/hazelnut/internal/poll"
 
 	"github.com/hazelnut-mmp/hazelnut/internal/config"
@@ -147,5 +150,40 @@ func TestDevServesYAMLCatalog(t *testing.T) {
 		&out, &errb, func(string) (string, bool) { return "", false })
 	if code != exitConfig || !strings.Contains(errb.String(), "--catalog (HAZELNUT_CATALOG)") {
 		t.Fatalf("bad catalog: exit %d, %s", code, errb.String())
+	}
+}
+
+// A gateway without --catalog or --demo-token serves the projects published
+// to the catalog topic.
+func TestGatewayServesTheCatalogTopic(t *testing.T) {
+	emb, err := stream.StartEmbedded(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	kafka := stream.Kafka{Brokers: emb.Brokers(), Partitions: 4, Replication: 1}
+	topics, err := stream.ParseTopics(hazelnut.TopicsYAML, kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kafka.EnsureTopics(context.Background(), topics); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := yamlcat.Load(filepath.Join("..", "..", "testdata", "catalog", "demo.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := publish.Publish(context.Background(), kafka, cat, nil, time.Now().Add(-30*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, emb.Brokers())
+	cfg.DemoToken = ""
+	n := startNode(t, cfg, roleGateway)
+	body := map[string]any{"token": "demo-client-token-0123456789", "platform": "IOS", "install_instance_id": "topic-1"}
+	if code, out := n.post("/api/client/init", body); code != 202 {
+		t.Fatalf("init with a published token: %d %v", code, out)
+	}
+	if code, _ := n.init("topic-2"); code != 401 {
+		t.Fatalf("an unpublished token: %d", code)
 	}
 }

@@ -136,13 +136,23 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 		comps = append(comps, clock.Ticker(kafka, clock.TickerConfig{}))
 	}
 	if r != roleProcessor {
-		projects, welcome, err := loadProjects(cfg)
-		if err != nil {
-			return configError{err}
+		viewTables := pebblestore.NewBuilder(filepath.Join(cfg.Data, "tables", "views"), pebblestore.WithLogger(log))
+		var projects gateway.Projects
+		var welcome catalog.Project
+		if r == roleGateway && cfg.Catalog == "" && cfg.DemoToken == "" {
+			// Production: projects come from the catalog topic; readiness
+			// waits for its view.
+			cv := &views.Catalog{}
+			projects = cv
+			comps = append(comps, cv.Component(brokers, kafka.ViewOptions("catalog", viewTables, tableReplication)...))
+		} else {
+			var err error
+			if projects, welcome, err = loadProjects(cfg); err != nil {
+				return configError{err}
+			}
 		}
 		catalogLoaded.Store(true)
 
-		viewTables := pebblestore.NewBuilder(filepath.Join(cfg.Data, "tables", "views"), pebblestore.WithLogger(log))
 		decisions := &views.Decisions{}
 		installs := stream.NewEmitter()
 		comps = append(comps,
