@@ -32,6 +32,10 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
+func (p postgres) Campaign(ctx context.Context, id string) (catalog.Campaign, error) {
+	return p.store.Campaign(ctx, id)
+}
+
 func (p postgres) snapshot(t *testing.T) (*catalog.Catalog, []catalog.Rotation) {
 	c, err := p.store.Catalog(ctx(t))
 	if err != nil {

@@ -3,6 +3,7 @@ package publish_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,16 @@ func newMemory(t *testing.T) *memory {
 		c.Domains[i].Version = 1
 	}
 	return &memory{c: c}
+}
+
+// Campaign reads the current campaign, as the database would.
+func (m *memory) Campaign(_ context.Context, id string) (catalog.Campaign, error) {
+	for _, c := range m.c.Campaigns {
+		if c.ID == id {
+			return c, nil
+		}
+	}
+	return catalog.Campaign{}, errors.New("not found")
 }
 
 // snapshot returns a deep enough copy: slices of values, histories copied

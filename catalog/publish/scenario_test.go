@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
 
 	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/catalog/publish"
@@ -28,6 +29,7 @@ var (
 
 // source is where the scenario's catalog lives: in memory or in Postgres.
 type source interface {
+	views.CampaignSource
 	snapshot(t *testing.T) (*catalog.Catalog, []catalog.Rotation)
 	setCampaign(t *testing.T, id string, from time.Time, spec catalog.CampaignSpec)
 	deleteCampaign(t *testing.T, id string, at time.Time)
@@ -144,15 +146,16 @@ type reader struct {
 	stop func()
 }
 
-func startReader(t *testing.T, kafka stream.Kafka, name string) *reader {
+func startReader(t *testing.T, kafka stream.Kafka, name string, extra ...goka.ViewOption) *reader {
 	t.Helper()
 	cat := &views.Catalog{}
 	tables := pebblestore.NewBuilder(t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
+	opts := append(kafka.ViewOptions(name, tables, 1), extra...)
 	go func() {
 		defer close(done)
-		_ = stream.NewSupervisor(nil).Run(ctx, cat.Component(kafka.Brokers, kafka.ViewOptions(name, tables, 1)...))
+		_ = stream.NewSupervisor(nil).Run(ctx, cat.Component(kafka.Brokers, opts...))
 	}()
 	r := &reader{name: name, cat: cat, stop: func() { cancel(); <-done }}
 	t.Cleanup(r.stop)
@@ -241,12 +244,34 @@ func runScenario(t *testing.T, kafka stream.Kafka, src source, id ids, compact f
 		return ok && n == "Summer sale (extended)", err
 	})
 
+	// The campaign cache of a gateway: filled from the database, evicted
+	// when the catalog topic carries a new entry for a campaign.
+	campaigns := views.NewCampaigns(src, 100)
+	startReader(t, kafka, "catalog-cache", goka.WithViewCallback(campaigns.UpdateCallback()))
+	cachedName := func(at time.Time) string {
+		spec, _, err := campaigns.At(context.Background(), id.summer, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return spec.Name
+	}
+	if n := cachedName(extended); n != "Summer sale (extended)" || !campaigns.Cached(id.summer) {
+		t.Fatalf("cache: %q cached=%v", n, campaigns.Cached(id.summer))
+	}
+
 	// Change a campaign.
 	spec := catalog.CampaignSpec{Name: "Winter sale", DisplayID: "winter" + id.summer, Network: catalog.NetworkMeta}
 	src.setCampaign(t, id.summer, changeAt, spec)
+	if n := cachedName(changeAt.Add(time.Hour)); n == "Winter sale" {
+		t.Fatal("the cache read the database although nothing was published")
+	}
 	c2, rot2 := src.snapshot(t)
 	if res := mustPublish(t, kafka, c2, rot2); !has(res.Published, "campaign:"+id.summer) || has(res.Published, "campaign:"+id.newsletter) {
 		t.Fatalf("campaign change: %+v", res)
+	}
+	poll.Until(t, 30*time.Second, "the published change to evict the cached campaign", func() bool { return !campaigns.Cached(id.summer) })
+	if n := cachedName(changeAt.Add(time.Hour)); n != "Winter sale" {
+		t.Fatalf("cache after the change: %q", n)
 	}
 	eventually(t, "winter sale after the change, extended before it", rs, func(c *views.Catalog) (bool, error) {
 		n, ok, err := campaignName(c, id.summer, changeAt.Add(time.Hour))
