@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/hazelnut-mmp/hazelnut"
 	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/catalog/pgstore"
@@ -19,7 +20,9 @@ import (
 	"github.com/hazelnut-mmp/hazelnut/catalog/publish"
 	"github.com/hazelnut-mmp/hazelnut/catalog/publish/publishtest"
 	"github.com/hazelnut-mmp/hazelnut/catalog/yamlcat"
+	"github.com/hazelnut-mmp/hazelnut/internal/poll"
 	"github.com/hazelnut-mmp/hazelnut/stream"
+	"github.com/hazelnut-mmp/hazelnut/stream/clock"
 )
 
 // postgres is the scenario's catalog in PostgreSQL, written through the
@@ -112,7 +115,63 @@ func TestPublishServices(t *testing.T) {
 	if err := kafka.EnsureTopics(ctx(t), topics); err != nil && !errors.Is(err, stream.ErrPartitionMismatch) {
 		t.Fatal(err)
 	}
-	// Compaction on the real broker runs on its own schedule; the
-	// embedded test forces it (TestPublishEmbedded).
-	runScenario(t, kafka, postgres{store}, idsFor(sfx), nil)
+	id := idsFor(sfx)
+	runScenario(t, kafka, postgres{store}, id, func() { compactRealTopic(t, kafka, "campaign:"+id.summer) })
+}
+
+// compactRealTopic makes Kafka's log cleaner compact the catalog topic
+// soon (short segments, any dirty ratio), rolls the segment holding key by
+// appending a marker record to its partition, and waits until only one
+// record of key is left. The topic's settings are restored afterwards.
+func compactRealTopic(t *testing.T, kafka stream.Kafka, key string) {
+	admin, err := sarama.NewClusterAdmin(kafka.Brokers, kafka.Sarama("compact-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	set := func(v string) sarama.IncrementalAlterConfigsEntry {
+		return sarama.IncrementalAlterConfigsEntry{Operation: sarama.IncrementalAlterConfigsOperationSet, Value: &v}
+	}
+	fast := map[string]sarama.IncrementalAlterConfigsEntry{
+		"segment.ms": set("100"), "min.cleanable.dirty.ratio": set("0.001"), "min.compaction.lag.ms": set("0"),
+	}
+	if err := admin.IncrementalAlterConfig(sarama.TopicResource, publish.Topic, fast, false); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		restore := map[string]sarama.IncrementalAlterConfigsEntry{}
+		for k := range fast {
+			restore[k] = sarama.IncrementalAlterConfigsEntry{Operation: sarama.IncrementalAlterConfigsOperationDelete}
+		}
+		if err := admin.IncrementalAlterConfig(sarama.TopicResource, publish.Topic, restore, false); err != nil {
+			t.Errorf("restore catalog topic settings: %v", err)
+		}
+	}()
+	details, err := admin.DescribeTopics([]string{publish.Topic})
+	if err != nil || len(details) != 1 {
+		t.Fatalf("describe catalog topic: %v", err)
+	}
+	partition := clock.KeyPartition(key, len(details[0].Partitions))
+	cfg := kafka.Sarama("compact-test")
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
+	prod, err := sarama.NewSyncProducer(kafka.Brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	count := func() int { return len(topicValues(t, kafka)[key]) }
+	if n := count(); n < 2 {
+		t.Fatalf("%d records of %s before compaction; the scenario wrote several", n, key)
+	}
+	// Appending to key's partition rolls the segment that holds key's
+	// records (older than segment.ms), so the cleaner may compact them.
+	// The marker is a key no reader asks for.
+	poll.Until(t, 120*time.Second, "Kafka's cleaner to leave one record of "+key, func() bool {
+		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: publish.Topic, Partition: partition,
+			Key: sarama.StringEncoder("test:segment-roll"), Value: sarama.StringEncoder(`{"kind":"marker","version":0}`)}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		return count() == 1
+	})
 }
