@@ -101,7 +101,8 @@ func TestPublishServices(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	kafka := stream.Kafka{Brokers: strings.Split(brokers, ",")}
+	// One test broker: one copy, and the partition count the other tests use.
+	kafka := stream.Kafka{Brokers: strings.Split(brokers, ","), Partitions: 4, Replication: 1}
 	topics, err := stream.ParseTopics(hazelnut.TopicsYAML, kafka)
 	if err != nil {
 		t.Fatal(err)
