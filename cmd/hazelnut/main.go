@@ -93,6 +93,18 @@ func newRoot(stdout io.Writer, lookup func(string) (string, bool)) *cobra.Comman
 	return root
 }
 
+// configure sets the flags cmd was not given from their environment twins
+// and validates cfg; failures are configuration errors.
+func configure(cmd *cobra.Command, cfg *config.Config, lookup func(string) (string, bool)) error {
+	if err := config.ApplyEnv(cmd.Flags(), lookup); err != nil {
+		return configError{err}
+	}
+	if err := cfg.Validate(); err != nil {
+		return configError{err}
+	}
+	return nil
+}
+
 func roleCommand(use, short string, r role, stdout io.Writer, lookup func(string) (string, bool)) *cobra.Command {
 	cfg := config.Defaults()
 	cmd := &cobra.Command{
@@ -100,11 +112,8 @@ func roleCommand(use, short string, r role, stdout io.Writer, lookup func(string
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := config.ApplyEnv(cmd.Flags(), lookup); err != nil {
-				return configError{err}
-			}
-			if err := cfg.Validate(); err != nil {
-				return configError{err}
+			if err := configure(cmd, &cfg, lookup); err != nil {
+				return err
 			}
 			if r == roleGateway || r == roleProcessor {
 				if len(cfg.Brokers) == 0 {

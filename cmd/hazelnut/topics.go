@@ -58,11 +58,8 @@ func kafkaCommand(use, short, long string, lookup func(string) (string, bool), o
 		Long:  long,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := config.ApplyEnv(cmd.Flags(), lookup); err != nil {
-				return configError{err}
-			}
-			if err := cfg.Validate(); err != nil {
-				return configError{err}
+			if err := configure(cmd, &cfg, lookup); err != nil {
+				return err
 			}
 			if len(cfg.Brokers) == 0 {
 				return configError{fmt.Errorf("--brokers (%s): required for topics %s", config.EnvName("brokers"), use)}
