@@ -111,7 +111,7 @@ func (s *Server) init(w http.ResponseWriter, r *http.Request) {
 		Link:           req.Link,
 		Debug:          req.Debug,
 		DeviceData:     req.DeviceData,
-		ClientIP:       clientIP(r),
+		ClientIP:       s.clientIP(r),
 		UserAgent:      r.UserAgent(),
 		ReceivedAt:     received,
 	}

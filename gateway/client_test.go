@@ -281,3 +281,16 @@ func TestUnavailableProjectsAnswer503(t *testing.T) {
 		t.Fatalf("got %d %v", code, out)
 	}
 }
+
+func TestClientIPFromOption(t *testing.T) {
+	projects, _ := catalog.NewStatic(catalog.Project{ID: "p1", Token: "tok1"})
+	m := &memTopic{msgs: map[string][]*codecs.Install{}, decisions: map[string]*codecs.Decision{}}
+	h := New(Deps{Installs: m, Decisions: m, Projects: projects, NotReady: func() []string { return nil }},
+		WithClientIP(func(*http.Request) string { return "198.51.100.7" })).Handler()
+	if code, _ := do(t, h, "/api/client/init", `{"token":"tok1","install_instance_id":"i1"}`); code != 202 {
+		t.Fatal(code)
+	}
+	if got := m.msgs["p1:i1"][0].ClientIP; got != "198.51.100.7" {
+		t.Fatalf("client ip %q", got)
+	}
+}

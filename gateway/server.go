@@ -58,6 +58,10 @@ func WithMeter(m metric.Meter) Option { return func(s *Server) { s.meter = m } }
 // request is answered 503 (default 5s).
 func WithAckTimeout(d time.Duration) Option { return func(s *Server) { s.ackTimeout = d } }
 
+// WithClientIP sets how the client address of a request is found (default:
+// the direct peer; see package clientip for trusted proxies).
+func WithClientIP(fn func(*http.Request) string) Option { return func(s *Server) { s.clientIP = fn } }
+
 // WithClock sets the clock that stamps received_at (default time.Now).
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
@@ -69,6 +73,7 @@ type Server struct {
 	ackTimeout time.Duration
 	maxBody    int64
 	now        func() time.Time
+	clientIP   func(*http.Request) string
 
 	requests metric.Int64Counter
 	latency  metric.Float64Histogram
@@ -76,7 +81,7 @@ type Server struct {
 
 // New builds the gateway.
 func New(deps Deps, opts ...Option) *Server {
-	s := &Server{deps: deps, ackTimeout: 5 * time.Second, maxBody: 1 << 20, now: time.Now}
+	s := &Server{deps: deps, ackTimeout: 5 * time.Second, maxBody: 1 << 20, now: time.Now, clientIP: peerIP}
 	for _, o := range opts {
 		o(s)
 	}
@@ -131,8 +136,8 @@ func newID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-// clientIP is the direct peer's address.
-func clientIP(r *http.Request) string {
+// peerIP is the direct peer's address.
+func peerIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -26,6 +26,7 @@ import (
 	"github.com/hazelnut-mmp/hazelnut/catalog/yamlcat"
 	"github.com/hazelnut-mmp/hazelnut/codecs"
 	"github.com/hazelnut-mmp/hazelnut/gateway"
+	"github.com/hazelnut-mmp/hazelnut/gateway/clientip"
 	"github.com/hazelnut-mmp/hazelnut/internal/admin"
 	"github.com/hazelnut-mmp/hazelnut/internal/config"
 	"github.com/hazelnut-mmp/hazelnut/processors/attribution"
@@ -162,8 +163,12 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 					kafka.EmitterOptions("installs", tableReplication)...)
 			}),
 		)
+		ips, err := clientip.New(cfg.TrustedProxies)
+		if err != nil {
+			return configError{err}
+		}
 		gw := gateway.New(gateway.Deps{Installs: installs, Decisions: decisions, Projects: projects, NotReady: notReady},
-			gateway.WithLogger(log), gateway.WithMeter(metrics.Meter("gateway")), gateway.WithAckTimeout(cfg.AckTimeout))
+			gateway.WithClientIP(ips.IP), gateway.WithLogger(log), gateway.WithMeter(metrics.Meter("gateway")), gateway.WithAckTimeout(cfg.AckTimeout))
 		g.Go(func() error { return admin.Serve(gctx, httpLn, gw.Handler(), cfg.ShutdownTimeout) })
 		if grpcLn != nil {
 			g.Go(func() error { return serveGRPC(gctx, grpcLn, notReady) })

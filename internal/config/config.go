@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -56,6 +57,9 @@ type Config struct {
 	Linger time.Duration
 	// AckTimeout bounds how long a request waits for the broker.
 	AckTimeout time.Duration
+	// TrustedProxies are the CIDRs whose X-Forwarded-For the gateway
+	// believes for the client address.
+	TrustedProxies []string
 
 	// Groups are the processor groups a processor role runs.
 	Groups []string
@@ -115,6 +119,7 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Replication, "kafka-replication", c.Replication, "replication factor of every topic, overriding topics.yaml (0: as declared)")
 	fs.DurationVar(&c.Linger, "kafka-linger", c.Linger, "producer batching delay")
 	fs.DurationVar(&c.AckTimeout, "ack-timeout", c.AckTimeout, "longest wait for the broker before a request is answered 503")
+	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "CIDRs of proxies whose X-Forwarded-For gives the client address")
 	fs.StringSliceVar(&c.Groups, "groups", c.Groups, "processor groups to run ("+strings.Join(Groups, ",")+")")
 	fs.StringVar(&c.InstanceID, "instance-id", c.InstanceID, "stable id of this process for static group membership (empty: dynamic)")
 	fs.Var(secretValue{&c.DemoToken}, "demo-token", "client token of the demo project (random when empty)")
@@ -211,6 +216,13 @@ func (c Config) Validate() error {
 	}
 	if c.AckTimeout < 100*time.Millisecond || c.AckTimeout > time.Minute {
 		bad("ack-timeout", "%s is not between 100ms and 1m", c.AckTimeout)
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				bad("trusted-proxies", "%q is not an address or CIDR", p)
+			}
+		}
 	}
 	for _, g := range c.Groups {
 		if !slices.Contains(Groups, g) {

@@ -108,3 +108,15 @@ func TestSecretsAreMaskedInLogs(t *testing.T) {
 		t.Fatal("secret leaked into usage")
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	c := Defaults()
+	c.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7", "::1/128"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.TrustedProxies = []string{"10.0.0.0/33"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--trusted-proxies (HAZELNUT_TRUSTED_PROXIES)") {
+		t.Fatalf("got %v", err)
+	}
+}
