@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/gateway/ratelimit"
 	"github.com/hazelnut-mmp/hazelnut/processors/attribution"
 	"github.com/hazelnut-mmp/hazelnut/stream"
 )
@@ -80,11 +83,32 @@ func (s *Server) readClient(w http.ResponseWriter, r *http.Request, req interfac
 		return catalog.Project{}, false
 	}
 	proj, p := s.project(req.token())
+	if p == nil {
+		p = s.admit(r, proj.ID, req.token())
+	}
 	if p != nil {
 		writeProblem(w, p)
 		return catalog.Project{}, false
 	}
 	return proj, true
+}
+
+// admit applies the rate limits of the project's token and of the client
+// address; over either, the request is refused with 429 and Retry-After.
+func (s *Server) admit(r *http.Request, projectID, token string) *problem {
+	if s.limiter == nil {
+		return nil
+	}
+	for _, k := range []string{ratelimit.Key(projectID, ratelimit.DimToken, token), ratelimit.Key(projectID, ratelimit.DimIP, s.clientIP(r))} {
+		d, err := s.limiter.Allow(r.Context(), k, s.limit)
+		if err != nil || d.Allowed {
+			continue
+		}
+		secs := int(math.Ceil(d.RetryAfter.Seconds()))
+		return &problem{status: http.StatusTooManyRequests, code: "rate_limited", retryAfter: max(secs, 1),
+			msg: fmt.Sprintf("more than %d requests per %s; retry after %d s", s.limit.Rate, s.limit.Period, max(secs, 1))}
+	}
+	return nil
 }
 
 func (r *initRequest) token() string        { return r.Token }

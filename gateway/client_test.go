@@ -17,6 +17,7 @@ import (
 
 	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/gateway/ratelimit"
 	"github.com/hazelnut-mmp/hazelnut/stream"
 )
 
@@ -292,5 +293,41 @@ func TestClientIPFromOption(t *testing.T) {
 	}
 	if got := m.msgs["p1:i1"][0].ClientIP; got != "198.51.100.7" {
 		t.Fatalf("client ip %q", got)
+	}
+}
+
+func TestRateLimitAnswers429(t *testing.T) {
+	projects, _ := catalog.NewStatic(catalog.Project{ID: "p1", Token: "tok1"}, catalog.Project{ID: "p2", Token: "tok2"})
+	m := &memTopic{msgs: map[string][]*codecs.Install{}, decisions: map[string]*codecs.Decision{}}
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	lim := ratelimit.NewLocal(ratelimit.WithClock(func() time.Time { return clock }))
+	h := New(Deps{Installs: m, Decisions: m, Projects: projects, NotReady: func() []string { return nil }},
+		WithRateLimit(lim, ratelimit.PerSecond(2))).Handler()
+	post := func(token string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, "/api/client/init", strings.NewReader(`{"token":"`+token+`","install_instance_id":"i1"}`))
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for i := range 2 {
+		if w := post("tok1"); w.Code != 202 {
+			t.Fatalf("request %d: %d", i, w.Code)
+		}
+	}
+	w := post("tok1")
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1" || !strings.Contains(w.Body.String(), `"code":"rate_limited"`) {
+		t.Fatalf("over the limit: %d %q %s", w.Code, w.Header().Get("Retry-After"), w.Body.String())
+	}
+	if got := len(m.msgs["p1:i1"]); got != 2 {
+		t.Fatalf("published %d, want 2", got)
+	}
+	// Another project's token is limited on its own.
+	if w := post("tok2"); w.Code != 202 {
+		t.Fatalf("other project: %d", w.Code)
+	}
+	clock = clock.Add(time.Second)
+	if w := post("tok1"); w.Code != 202 {
+		t.Fatalf("after a second: %d", w.Code)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -28,6 +29,8 @@ type problem struct {
 	code   string
 	field  string
 	msg    string
+	// retryAfter is the Retry-After in seconds (default 1 for 429 and 503).
+	retryAfter int
 }
 
 func (p *problem) Error() string { return p.msg }
@@ -44,7 +47,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeProblem(w http.ResponseWriter, p *problem) {
 	if p.status == http.StatusServiceUnavailable || p.status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", strconv.Itoa(max(p.retryAfter, 1)))
 	}
 	writeJSON(w, p.status, envelope{Msg: p.msg, Status: p.status, Error: &apiError{Code: p.code, Field: p.field}})
 }

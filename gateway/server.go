@@ -18,6 +18,7 @@ import (
 
 	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/gateway/ratelimit"
 )
 
 // Publisher sends a message and returns once the broker acknowledged it.
@@ -62,6 +63,13 @@ func WithAckTimeout(d time.Duration) Option { return func(s *Server) { s.ackTime
 // the direct peer; see package clientip for trusted proxies).
 func WithClientIP(fn func(*http.Request) string) Option { return func(s *Server) { s.clientIP = fn } }
 
+// WithRateLimit limits client API requests per token and per client
+// address (default: none). A limiter error never refuses a request: wrap
+// remote limiters with ratelimit.FailOpen.
+func WithRateLimit(l ratelimit.Limiter, limit ratelimit.Limit) Option {
+	return func(s *Server) { s.limiter, s.limit = l, limit }
+}
+
 // WithClock sets the clock that stamps received_at (default time.Now).
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
@@ -74,6 +82,8 @@ type Server struct {
 	maxBody    int64
 	now        func() time.Time
 	clientIP   func(*http.Request) string
+	limiter    ratelimit.Limiter
+	limit      ratelimit.Limit
 
 	requests metric.Int64Counter
 	latency  metric.Float64Histogram

@@ -51,6 +51,7 @@ func testConfig(t testing.TB, brokers []string) config.Config {
 	cfg.AckTimeout = 2 * time.Second
 	cfg.ShutdownTimeout = 20 * time.Second
 	cfg.DemoToken = "test-token"
+	cfg.RateLimit = 0 // these tests drive many requests from one address
 	return cfg
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lovoo/goka"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
@@ -27,6 +28,7 @@ import (
 	"github.com/hazelnut-mmp/hazelnut/codecs"
 	"github.com/hazelnut-mmp/hazelnut/gateway"
 	"github.com/hazelnut-mmp/hazelnut/gateway/clientip"
+	"github.com/hazelnut-mmp/hazelnut/gateway/ratelimit"
 	"github.com/hazelnut-mmp/hazelnut/internal/admin"
 	"github.com/hazelnut-mmp/hazelnut/internal/config"
 	"github.com/hazelnut-mmp/hazelnut/processors/attribution"
@@ -167,8 +169,12 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 		if err != nil {
 			return configError{err}
 		}
+		gwOpts := []gateway.Option{gateway.WithClientIP(ips.IP)}
+		if cfg.RateLimit > 0 {
+			gwOpts = append(gwOpts, gateway.WithRateLimit(newLimiter(cfg, metrics, log), ratelimit.PerSecond(cfg.RateLimit)))
+		}
 		gw := gateway.New(gateway.Deps{Installs: installs, Decisions: decisions, Projects: projects, NotReady: notReady},
-			gateway.WithClientIP(ips.IP), gateway.WithLogger(log), gateway.WithMeter(metrics.Meter("gateway")), gateway.WithAckTimeout(cfg.AckTimeout))
+			append(gwOpts, gateway.WithLogger(log), gateway.WithMeter(metrics.Meter("gateway")), gateway.WithAckTimeout(cfg.AckTimeout))...)
 		g.Go(func() error { return admin.Serve(gctx, httpLn, gw.Handler(), cfg.ShutdownTimeout) })
 		if grpcLn != nil {
 			g.Go(func() error { return serveGRPC(gctx, grpcLn, notReady) })
@@ -293,6 +299,18 @@ func serveGRPC(ctx context.Context, ln net.Listener, notReady func() []string) e
 		srv.GracefulStop()
 		return nil
 	}
+}
+
+// newLimiter limits in Redis when --redis-addr is set (failing open, with
+// the failures counted) and in process otherwise.
+func newLimiter(cfg config.Config, metrics *admin.Metrics, log *zap.Logger) ratelimit.Limiter {
+	if cfg.RedisAddr == "" {
+		return ratelimit.NewLocal()
+	}
+	failures, _ := metrics.Meter("gateway").Int64Counter("hazelnut.ratelimit.failures",
+		metric.WithDescription("rate-limit checks that could not reach Redis; the requests were allowed"))
+	return ratelimit.FailOpen(ratelimit.NewRedis(redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})),
+		ratelimit.WithOnError(func(error) { failures.Add(context.Background(), 1) }), ratelimit.WithLogger(log))
 }
 
 // loadProjects is the catalog a gateway serves: the YAML file of --catalog,

@@ -57,6 +57,12 @@ type Config struct {
 	Linger time.Duration
 	// AckTimeout bounds how long a request waits for the broker.
 	AckTimeout time.Duration
+	// RedisAddr is the Redis used for rate limits; empty means an
+	// in-process limiter (one process only).
+	RedisAddr string
+	// RateLimit is the default client API limit per token and per client
+	// address, in requests per second; 0 disables it.
+	RateLimit int
 	// TrustedProxies are the CIDRs whose X-Forwarded-For the gateway
 	// believes for the client address.
 	TrustedProxies []string
@@ -89,6 +95,7 @@ func Defaults() Config {
 		KafkaVersion:    "3.6.0",
 		Linger:          5 * time.Millisecond,
 		AckTimeout:      5 * time.Second,
+		RateLimit:       25,
 		Groups:          slices.Clone(Groups),
 		LogLevel:        "info",
 		LogFormat:       "console",
@@ -119,6 +126,8 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.IntVar(&c.Replication, "kafka-replication", c.Replication, "replication factor of every topic, overriding topics.yaml (0: as declared)")
 	fs.DurationVar(&c.Linger, "kafka-linger", c.Linger, "producer batching delay")
 	fs.DurationVar(&c.AckTimeout, "ack-timeout", c.AckTimeout, "longest wait for the broker before a request is answered 503")
+	fs.StringVar(&c.RedisAddr, "redis-addr", c.RedisAddr, "Redis for rate limits, host:port (empty: in-process limits)")
+	fs.IntVar(&c.RateLimit, "rate-limit", c.RateLimit, "client API requests per second per token and per client address (0: off)")
 	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "CIDRs of proxies whose X-Forwarded-For gives the client address")
 	fs.StringSliceVar(&c.Groups, "groups", c.Groups, "processor groups to run ("+strings.Join(Groups, ",")+")")
 	fs.StringVar(&c.InstanceID, "instance-id", c.InstanceID, "stable id of this process for static group membership (empty: dynamic)")
@@ -217,6 +226,10 @@ func (c Config) Validate() error {
 	if c.AckTimeout < 100*time.Millisecond || c.AckTimeout > time.Minute {
 		bad("ack-timeout", "%s is not between 100ms and 1m", c.AckTimeout)
 	}
+	checkAddr("redis-addr", c.RedisAddr, true)
+	if c.RateLimit < 0 || c.RateLimit > 1_000_000 {
+		bad("rate-limit", "%d is not between 0 and 1000000", c.RateLimit)
+	}
 	for _, p := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err != nil {
 			if _, err := netip.ParseAddr(p); err != nil {
@@ -283,7 +296,7 @@ func (c Config) Fields() []zap.Field {
 		zap.Int("kafka_partitions", c.Partitions), zap.Int("kafka_replication", c.Replication),
 		zap.Duration("kafka_linger", c.Linger), zap.Strings("groups", c.Groups), zap.String("instance_id", c.InstanceID),
 		zap.Stringer("demo_token", c.DemoToken), zap.Stringer("demo_server_key", c.DemoServerKey),
-		zap.String("catalog", c.Catalog),
+		zap.String("catalog", c.Catalog), zap.String("redis", c.RedisAddr), zap.Int("rate_limit", c.RateLimit),
 	}
 }
 
