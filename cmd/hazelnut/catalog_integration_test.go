@@ -23,7 +23,7 @@ func TestCatalogCommandsServices(t *testing.T) {
 		{[]string{"catalog", "seed", demo}, "catalog: schema up to date\ncatalog: seeded " + demo + ": 8 written, 0 unchanged\n"},
 		{[]string{"catalog", "seed", "--postgres-url", url, demo}, "catalog: schema up to date\ncatalog: seeded " + demo + ": 0 written, 8 unchanged\n"},
 	} {
-		code, out, stderr := catalogCLI(t, env, step.args...)
+		code, out, stderr := runCLI(t, env, step.args...)
 		if code != 0 || out != step.want {
 			t.Errorf("%s: exit %d\nstdout %q, want %q\nstderr %s", strings.Join(step.args, " "), code, out, step.want, stderr)
 		}

@@ -59,7 +59,7 @@ func TestCatalogSyncServices(t *testing.T) {
 		"catalog: synced: 6 published, 0 unchanged, 0 stale, 0 tombstoned\n",
 		"catalog: synced: 0 published, 6 unchanged, 0 stale, 0 tombstoned\n",
 	} {
-		code, out, stderr := catalogCLI(t, env, "catalog", "sync", "--horizon", "100000h", "--kafka-partitions", "4", "--kafka-replication", "1")
+		code, out, stderr := runCLI(t, env, "catalog", "sync", "--horizon", "100000h", "--kafka-partitions", "4", "--kafka-replication", "1")
 		if code != 0 || out != want {
 			t.Fatalf("catalog sync: exit %d\nstdout %q, want %q\nstderr %s", code, out, want, stderr)
 		}

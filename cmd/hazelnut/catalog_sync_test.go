@@ -1,7 +1,6 @@
 package main
 
 import (
-	"strings"
 	"testing"
 )
 
@@ -22,20 +21,6 @@ func TestCatalogSyncConfigErrors(t *testing.T) {
 		{"an argument", nil, []string{"catalog", "sync", "x"},
 			[]string{`hazelnut: config: hazelnut catalog sync takes no arguments, got ["x"]`}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := catalogCLI(t, tc.env, tc.args...)
-			if code != exitConfig {
-				t.Errorf("exit %d, want %d; stderr:\n%s", code, exitConfig, stderr)
-			}
-			lines := strings.Split(strings.TrimSpace(stderr), "\n")
-			if len(lines) != len(tc.want) {
-				t.Errorf("%d lines, want %d:\n%s", len(lines), len(tc.want), stderr)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("no %q in:\n%s", w, stderr)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { expectConfigError(t, tc.env, tc.args, tc.want) })
 	}
 }

@@ -1,24 +1,29 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
-// catalogCLI runs the command line with env as the environment.
-func catalogCLI(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+// expectConfigError runs the command line and checks it exits 2 with
+// exactly the wanted lines (each a substring of one line).
+func expectConfigError(t *testing.T, env map[string]string, args []string, want []string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	code = execute(ctx, args, &out, &errb, lookup)
-	return code, out.String(), errb.String()
+	code, _, stderr := runCLI(t, env, args...)
+	if code != exitConfig {
+		t.Errorf("exit %d, want %d; stderr:\n%s", code, exitConfig, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if len(lines) != len(want) {
+		t.Errorf("%d lines, want %d:\n%s", len(lines), len(want), stderr)
+	}
+	for _, w := range want {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("no %q in:\n%s", w, stderr)
+		}
+	}
 }
 
 // Configuration problems exit 2, one line each, before any connection.
@@ -49,27 +54,13 @@ func TestCatalogConfigErrors(t *testing.T) {
 		{"seed missing file", map[string]string{"HAZELNUT_POSTGRES_URL": "postgres://u@127.0.0.1:1/db"},
 			[]string{"catalog", "seed", "missing.yaml"}, []string{"hazelnut: config: catalog: open missing.yaml"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := catalogCLI(t, tc.env, tc.args...)
-			if code != exitConfig {
-				t.Errorf("exit %d, want %d; stderr:\n%s", code, exitConfig, stderr)
-			}
-			lines := strings.Split(strings.TrimSpace(stderr), "\n")
-			if len(lines) != len(tc.want) {
-				t.Errorf("%d lines, want %d:\n%s", len(lines), len(tc.want), stderr)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(stderr, w) {
-					t.Errorf("no %q in:\n%s", w, stderr)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { expectConfigError(t, tc.env, tc.args, tc.want) })
 	}
 }
 
 // An unreachable database is a runtime error (exit 1), not a config error.
 func TestCatalogUnreachablePostgres(t *testing.T) {
-	code, _, stderr := catalogCLI(t, nil, "catalog", "migrate", "--postgres-url", "postgres://u:p@127.0.0.1:1/db?connect_timeout=2")
+	code, _, stderr := runCLI(t, nil, "catalog", "migrate", "--postgres-url", "postgres://u:p@127.0.0.1:1/db?connect_timeout=2")
 	if code != 1 || !strings.HasPrefix(stderr, "hazelnut: catalog migrate:") || strings.Contains(stderr, ":p@") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
