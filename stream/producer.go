@@ -19,9 +19,14 @@ type Record struct {
 	Headers map[string][]byte `json:"headers,omitempty"`
 }
 
-// Sender publishes a record and returns once the broker acknowledged it.
+// Sender publishes records and returns once the broker acknowledged them.
 type Sender interface {
+	// Send publishes one record.
 	Send(ctx context.Context, rec Record) error
+	// SendAll publishes recs in their order (records of one partition are
+	// written in that order) and returns the first error, if any; records
+	// after a failed one may have been written too.
+	SendAll(ctx context.Context, recs []Record) error
 }
 
 // Producer is a supervised sarama producer for records of any topic. Send
@@ -40,32 +45,46 @@ func NewProducer() *Producer { return &Producer{broken: make(chan struct{}, 1)} 
 // Send publishes rec and waits until the broker acknowledged it or ctx is
 // done. A record whose wait ends with ctx may still be written later.
 func (p *Producer) Send(ctx context.Context, rec Record) error {
+	return p.SendAll(ctx, []Record{rec})
+}
+
+// SendAll publishes recs in order and waits for every acknowledgement or
+// until ctx is done.
+func (p *Producer) SendAll(ctx context.Context, recs []Record) error {
 	ap := p.cur.Load()
 	if ap == nil {
 		return ErrNotReady
 	}
-	done := make(chan error, 1)
-	msg := &sarama.ProducerMessage{Topic: rec.Topic, Key: sarama.StringEncoder(rec.Key),
-		Value: sarama.ByteEncoder(rec.Value), Metadata: done}
-	for k, v := range rec.Headers {
-		msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(k), Value: v})
-	}
-	if err := send(*ap, msg); err != nil {
-		return err
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			select {
-			case p.broken <- struct{}{}:
-			default:
-			}
-			return fmt.Errorf("publish to %s: %w", rec.Topic, err)
+	done := make(chan error, len(recs))
+	for _, rec := range recs {
+		msg := &sarama.ProducerMessage{Topic: rec.Topic, Key: sarama.StringEncoder(rec.Key),
+			Value: sarama.ByteEncoder(rec.Value), Metadata: done}
+		for k, v := range rec.Headers {
+			msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(k), Value: v})
 		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("publish to %s: no acknowledgement: %w", rec.Topic, ctx.Err())
+		if err := send(*ap, msg); err != nil {
+			return err
+		}
 	}
+	var first error
+	for range recs {
+		select {
+		case err := <-done:
+			if err != nil && first == nil {
+				first = err
+				select {
+				case p.broken <- struct{}{}:
+				default:
+				}
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("publish: no acknowledgement: %w", ctx.Err())
+		}
+	}
+	if first != nil {
+		return fmt.Errorf("publish: %w", first)
+	}
+	return nil
 }
 
 // send hands msg to the producer; a producer closed meanwhile panics on its
