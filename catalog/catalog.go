@@ -15,6 +15,9 @@ type Project struct {
 	Token string
 	// ServerKey authenticates the server API (header linkrunner-key).
 	ServerKey string
+	// Signing is the project's SDK request signing per platform; nil
+	// when the source of the project does not hold signing keys.
+	Signing map[Platform]Signing
 }
 
 // Static is an immutable catalog held in memory. Safe for concurrent use.

@@ -236,3 +236,42 @@ func (c *Catalog) NetworkAccountsOf(projectID string) []NetworkAccount {
 	}
 	return out
 }
+
+// The lookups below have the shape of the catalog view's, so the gateway
+// reads either; the memory catalog never fails.
+
+// ProjectSettingsAt returns a project's settings in force at t.
+func (c *Catalog) ProjectSettingsAt(projectID string, t time.Time) (Effective, bool, error) {
+	p, ok := c.Project(projectID)
+	if !ok {
+		return Effective{}, false, nil
+	}
+	return p.Settings.At(t), true, nil
+}
+
+// CampaignAt returns a campaign's project and its spec in force at t.
+func (c *Catalog) CampaignAt(id string, t time.Time) (projectID string, spec CampaignSpec, ok bool, err error) {
+	cp, found := c.Campaign(id)
+	if !found {
+		return "", CampaignSpec{}, false, nil
+	}
+	spec, ok = cp.Spec.At(t)
+	return cp.ProjectID, spec, ok, nil
+}
+
+// CampaignByDisplayIDAt returns the campaign a click link's display id
+// names at t.
+func (c *Catalog) CampaignByDisplayIDAt(displayID string, t time.Time) (id, projectID string, spec CampaignSpec, ok bool, err error) {
+	cp, found := c.CampaignByDisplayID(displayID)
+	if !found {
+		return "", "", CampaignSpec{}, false, nil
+	}
+	spec, ok = cp.Spec.At(t)
+	return cp.ID, cp.ProjectID, spec, ok, nil
+}
+
+// DomainAt returns what a branded host serves at t.
+func (c *Catalog) DomainAt(host string, t time.Time) (DomainSpec, bool, error) {
+	spec, ok := c.Domain(host, t)
+	return spec, ok, nil
+}

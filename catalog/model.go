@@ -49,7 +49,7 @@ type ProjectRecord struct {
 
 // Project is the gateway's view of the record.
 func (p ProjectRecord) Project() Project {
-	return Project{ID: p.ID, Name: p.Name, Token: p.Secrets.Token, ServerKey: p.Secrets.ServerKey}
+	return Project{ID: p.ID, Name: p.Name, Token: p.Secrets.Token, ServerKey: p.Secrets.ServerKey, Signing: p.Secrets.Signing}
 }
 
 // Secrets are a project's credentials: its own (token, server key, SDK
@@ -170,6 +170,9 @@ type Settings struct {
 	Fraud        History[FraudRules] `json:"fraud"`
 	SKAN         History[SKANRules]  `json:"skan"`
 	Currency     History[string]     `json:"reporting_currency"`
+	// ClientRateLimit is the client API's limit in requests per second,
+	// per token and per client address (0: the gateway's default).
+	ClientRateLimit History[int] `json:"client_rate_limit"`
 }
 
 // Effective are the settings in effect at one time.
@@ -180,6 +183,8 @@ type Effective struct {
 	Fraud        FraudRules
 	SKAN         SKANRules
 	Currency     string
+	// ClientRateLimit is 0 when the project sets none.
+	ClientRateLimit int
 }
 
 // Defaults used where a setting has no value.
@@ -226,6 +231,9 @@ func (s Settings) At(t time.Time) Effective {
 	if v, ok := s.Currency.At(t); ok {
 		e.Currency = v
 	}
+	if v, ok := s.ClientRateLimit.At(t); ok {
+		e.ClientRateLimit = v
+	}
 	return e
 }
 
@@ -237,6 +245,7 @@ func (s *Settings) Trim(horizon time.Time) {
 	s.Fraud.Trim(horizon)
 	s.SKAN.Trim(horizon)
 	s.Currency.Trim(horizon)
+	s.ClientRateLimit.Trim(horizon)
 }
 
 // WindowSet are attribution look-back windows; zero means "inherit" (a

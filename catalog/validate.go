@@ -241,6 +241,12 @@ func (s Settings) Validate() error {
 		}
 		return nil
 	}))
+	v.nest("", s.ClientRateLimit.validate("client_rate_limit", func(n int) error {
+		if n < 0 || n > 1_000_000 {
+			return fmt.Errorf("%d is not between 0 and 1000000 requests per second", n)
+		}
+		return nil
+	}))
 	return v.err()
 }
 

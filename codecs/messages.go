@@ -24,8 +24,10 @@ type Install struct {
 	Link           string          `json:"link,omitempty"`
 	Debug          bool            `json:"debug,omitempty"`
 	DeviceData     json.RawMessage `json:"device_data,omitempty"`
-	ClientIP       string          `json:"client_ip,omitempty"`
-	UserAgent      string          `json:"user_agent,omitempty"`
+	// Extra holds the body's other keys, unchanged (never the token).
+	Extra     json.RawMessage `json:"extra,omitempty"`
+	ClientIP  string          `json:"client_ip,omitempty"`
+	UserAgent string          `json:"user_agent,omitempty"`
 	// ReceivedAt is the gateway's clock when it accepted the request: the
 	// event time every rule compares.
 	ReceivedAt time.Time `json:"received_at"`
@@ -142,4 +144,91 @@ type CatalogSecret struct {
 	ProjectID string `json:"project_id"`
 	// Kind is "token" or "server_key".
 	Kind string `json:"kind"`
+}
+
+// Event kinds (Event.Kind): one per client API call other than init.
+const (
+	EventSignup            = "signup"             // trigger
+	EventCustom            = "custom"             // capture-event
+	EventPayment           = "payment"            // capture-payment
+	EventPaymentRemoved    = "payment_removed"    // remove-captured-payment
+	EventUserData          = "user_data"          // set-user-data
+	EventPushToken         = "push_token"         // update-push-token
+	EventIntegrations      = "integrations"       // integrations
+	EventDeeplink          = "deeplink"           // handle-deeplink
+	EventCustomerUserID    = "customer_user_id"   // customer-user-id
+	EventDeeplinkTriggered = "deeplink_triggered" // legacy deeplink-triggered
+)
+
+// Event is one client API call other than init, as accepted by the
+// gateway. It travels on topic `events` keyed project:install_instance_id,
+// except payments with a payment_id, which go to `payment-keys` keyed
+// project:type:payment_id so the first of them wins.
+type Event struct {
+	// RequestID is the gateway's id of the request; with ReceivedAt it
+	// orders events and deduplicates a request published twice.
+	RequestID string `json:"request_id"`
+	Kind      string `json:"kind"`
+	ProjectID string `json:"project_id"`
+	InstallID string `json:"install_instance_id"`
+	// MintedID is set when the SDK sent no usable install id.
+	MintedID bool   `json:"minted_id,omitempty"`
+	Platform string `json:"platform,omitempty"`
+	// EventName is the app's event name (custom events), "SIGNUP" for a
+	// sign-up.
+	EventName string `json:"event_name,omitempty"`
+	// EventID is the app's deduplication key of a custom event.
+	EventID string `json:"event_id,omitempty"`
+	UserID  string `json:"user_id,omitempty"`
+	// Data is event_data (custom events and payments) or data (sign-ups),
+	// always an object.
+	Data       json.RawMessage `json:"data,omitempty"`
+	UserData   json.RawMessage `json:"user_data,omitempty"`
+	DeviceData json.RawMessage `json:"device_data,omitempty"`
+	Payment    *Payment        `json:"payment,omitempty"`
+	PushToken  string          `json:"push_token,omitempty"`
+	// Integrations is integration_info (e.g. clevertap_id).
+	Integrations json.RawMessage `json:"integrations,omitempty"`
+	DeeplinkURL  string          `json:"deeplink_url,omitempty"`
+	// TimeSinceInstall is time_since_app_install in seconds, when sent.
+	TimeSinceInstall *float64 `json:"time_since_app_install,omitempty"`
+	// ClientTime is the SDK's own timestamp (handle-deeplink), when sent.
+	ClientTime *time.Time `json:"client_time,omitempty"`
+	// Extra holds the body's other keys, unchanged (never the token).
+	Extra     json.RawMessage `json:"extra,omitempty"`
+	ClientIP  string          `json:"client_ip,omitempty"`
+	UserAgent string          `json:"user_agent,omitempty"`
+	// ReceivedAt is the gateway's clock when it accepted the request.
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// Payment is the payment of a capture-payment or remove-captured-payment
+// call.
+type Payment struct {
+	PaymentID string  `json:"payment_id,omitempty"`
+	Amount    float64 `json:"amount"`
+	// Type defaults to DEFAULT, Status to PAYMENT_COMPLETED.
+	Type   string `json:"type,omitempty"`
+	Status string `json:"status,omitempty"`
+}
+
+// Click is one recorded click on a tracking link or a web page view that
+// carries click ids, on topic `clicks` keyed by its click id (lr_ia_id).
+type Click struct {
+	ClickID    string `json:"click_id"`
+	ProjectID  string `json:"project_id"`
+	CampaignID string `json:"campaign_id,omitempty"`
+	// Source says how it was recorded: "page_view" (capture-page-view),
+	// "link" (click link), "web" (web collector).
+	Source    string `json:"source"`
+	URL       string `json:"url,omitempty"`
+	Referrer  string `json:"referrer,omitempty"`
+	Platform  string `json:"platform,omitempty"`
+	ClientIP  string `json:"client_ip,omitempty"`
+	UserAgent string `json:"user_agent,omitempty"`
+	// Params are the click ids and UTM parameters found (gclid, fbclid,
+	// utm_source, ...).
+	Params     map[string]string `json:"params,omitempty"`
+	RequestID  string            `json:"request_id"`
+	ReceivedAt time.Time         `json:"received_at"`
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strings"
@@ -13,9 +14,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hazelnut-mmp/hazelnut/catalog"
-	"github.com/hazelnut-mmp/hazelnut/codecs"
 	"github.com/hazelnut-mmp/hazelnut/gateway/ratelimit"
-	"github.com/hazelnut-mmp/hazelnut/processors/attribution"
+	"github.com/hazelnut-mmp/hazelnut/gateway/signing"
 	"github.com/hazelnut-mmp/hazelnut/stream"
 )
 
@@ -26,25 +26,85 @@ var placeholderIDs = map[string]bool{
 	"ERROR_GENERAING_INSTALL_INSTANCE_ID":  true,
 }
 
-// initRequest is the body of POST /api/client/init (contract §2.4).
-type initRequest struct {
-	Token          string          `json:"token"`
-	PackageVersion string          `json:"package_version"`
-	AppVersion     string          `json:"app_version"`
-	DeviceData     json.RawMessage `json:"device_data"`
-	Platform       string          `json:"platform"`
-	Source         string          `json:"source"`
-	InstallID      *string         `json:"install_instance_id"`
-	Debug          bool            `json:"debug"`
-	Link           string          `json:"link"`
+// call is one accepted client API request: read, parsed, its token
+// resolved, its signature checked and admitted by the rate limits.
+type call struct {
+	r         *http.Request
+	f         fields
+	proj      catalog.Project
+	requestID string
+	received  time.Time
+	clientIP  string
+	platform  string
 }
 
-// initAccepted is the 202 answer of init (sdk-less doc).
-type initAccepted struct {
-	ProcessingID string `json:"processing_id"`
-	Status       string `json:"status"`
-	Message      string `json:"message"`
-	Success      bool   `json:"success"`
+// installID is the request's install id, or a minted one (minted true)
+// when the SDK sent a placeholder or none.
+func (c *call) installID() (id string, minted bool, p *problem) {
+	id, p = c.f.str("install_instance_id")
+	if p != nil {
+		return "", false, p
+	}
+	if placeholderIDs[strings.TrimSpace(id)] {
+		return newID(), true, nil
+	}
+	return id, false, nil
+}
+
+// client wraps a client API handler with the steps every one shares:
+// content type and size, JSON object, token, signature, rate limits.
+func (s *Server) client(h func(w http.ResponseWriter, c *call)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		received := s.now().UTC()
+		body, p := readBody(w, r, s.maxBody)
+		var f fields
+		if p == nil {
+			f, p = parseFields(body)
+		}
+		var token string
+		if p == nil {
+			token, p = f.text("token")
+		}
+		var proj catalog.Project
+		if p == nil {
+			proj, p = s.project(token)
+		}
+		var platform string
+		if p == nil {
+			platform, p = f.str("platform")
+			platform = strings.ToUpper(strings.TrimSpace(platform))
+		}
+		if p == nil {
+			p = s.verify(r, body, proj, platform)
+		}
+		if p == nil {
+			p = s.admit(r, proj, token, received)
+		}
+		if p != nil {
+			writeProblem(w, p)
+			return
+		}
+		h(w, &call{r: r, f: f, proj: proj, requestID: requestID(r), received: received,
+			clientIP: s.clientIP(r), platform: platform})
+	}
+}
+
+// readBody reads the raw body (signatures cover its exact bytes).
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *problem) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.Contains(strings.ToLower(ct), "json") {
+		return nil, &problem{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
+			msg: fmt.Sprintf("content type %q is not JSON", ct)}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &problem{status: http.StatusRequestEntityTooLarge, code: "body_too_large",
+				msg: fmt.Sprintf("body is larger than %d bytes", limit)}
+		}
+		return nil, badRequest("unreadable_body", "", "body could not be read: %v", err)
+	}
+	return body, nil
 }
 
 // tokenLookup is implemented by project sources that can be unavailable
@@ -63,8 +123,7 @@ func (s *Server) project(token string) (catalog.Project, *problem) {
 		var err error
 		if p, ok, err = l.LookupToken(token); err != nil {
 			s.log.Warn("token lookup failed", zap.Error(err))
-			return catalog.Project{}, &problem{status: http.StatusServiceUnavailable, code: "unavailable",
-				msg: "projects cannot be looked up right now; retry later"}
+			return catalog.Project{}, unavailable("projects cannot be looked up right now; retry later")
 		}
 	} else {
 		p, ok = s.deps.Projects.ProjectByToken(token)
@@ -75,156 +134,107 @@ func (s *Server) project(token string) (catalog.Project, *problem) {
 	return p, nil
 }
 
-// readClient decodes a client API body and resolves its token; on failure
-// it has answered and returns false.
-func (s *Server) readClient(w http.ResponseWriter, r *http.Request, req interface{ token() string }) (catalog.Project, bool) {
-	if p := decodeBody(w, r, s.maxBody, req); p != nil {
-		writeProblem(w, p)
-		return catalog.Project{}, false
+// signingPlatform is the platform whose signing rules apply to a request:
+// bridges (React Native, Flutter, ...) run on the Android SDK when they
+// name themselves; iOS bridges send IOS.
+func signingPlatform(platform string) (catalog.Platform, bool) {
+	switch platform {
+	case "IOS":
+		return catalog.IOS, true
+	case "ANDROID", "REACT_NATIVE", "FLUTTER", "CAPACITOR", "EXPO", "CORDOVA", "UNITY":
+		return catalog.Android, true
 	}
-	proj, p := s.project(req.token())
-	if p == nil {
-		p = s.admit(r, proj.ID, req.token())
+	return "", false
+}
+
+// verify checks the request signature (contract §3). A project that
+// enforces signing for the request's platform refuses an unsigned or badly
+// signed request with 401; a request that names no platform is held to the
+// rules of every platform. Projects that do not enforce accept every
+// request and the outcome is only counted.
+func (s *Server) verify(r *http.Request, body []byte, proj catalog.Project, platform string) *problem {
+	enforced := false
+	if pl, known := signingPlatform(platform); known {
+		enforced = proj.Signing[pl].Enforce
+	} else {
+		for _, sg := range proj.Signing {
+			enforced = enforced || sg.Enforce
+		}
 	}
-	if p != nil {
-		writeProblem(w, p)
-		return catalog.Project{}, false
+	signed := r.Header.Get(signing.HeaderSignature) != "" || r.Header.Get(signing.HeaderKeyID) != "" || r.Header.Get(signing.HeaderTimestamp) != ""
+	if !enforced && !signed {
+		return nil
 	}
-	return proj, true
+	v := signing.Verifier{Now: s.now, Skew: s.skew, Secret: func(keyID string) (string, bool) {
+		for _, sg := range proj.Signing {
+			for _, k := range sg.Keys {
+				if k.Active && k.KeyID == keyID && k.Secret != "" {
+					return k.Secret, true
+				}
+			}
+		}
+		return "", false
+	}}
+	_, err := v.Verify(r.Header, body)
+	result := "valid"
+	if err != nil {
+		result = "invalid"
+	}
+	s.signatures.Add(r.Context(), 1, withAttrs("result", result, "enforced", fmt.Sprint(enforced)))
+	if err == nil || !enforced {
+		return nil
+	}
+	return &problem{status: http.StatusUnauthorized, code: "invalid_signature", msg: "request signature rejected: " + err.Error()}
 }
 
 // admit applies the rate limits of the project's token and of the client
 // address; over either, the request is refused with 429 and Retry-After.
-func (s *Server) admit(r *http.Request, projectID, token string) *problem {
+// The limit is the project's own (catalog setting client_rate_limit) or
+// the gateway's default.
+func (s *Server) admit(r *http.Request, proj catalog.Project, token string, at time.Time) *problem {
 	if s.limiter == nil {
 		return nil
 	}
-	for _, k := range []string{ratelimit.Key(projectID, ratelimit.DimToken, token), ratelimit.Key(projectID, ratelimit.DimIP, s.clientIP(r))} {
-		d, err := s.limiter.Allow(r.Context(), k, s.limit)
+	limit := s.limit
+	if n := s.projectLimit(proj.ID, at); n > 0 {
+		limit = ratelimit.PerSecond(n)
+	}
+	for _, k := range []string{ratelimit.Key(proj.ID, ratelimit.DimToken, token), ratelimit.Key(proj.ID, ratelimit.DimIP, s.clientIP(r))} {
+		d, err := s.limiter.Allow(r.Context(), k, limit)
 		if err != nil || d.Allowed {
 			continue
 		}
-		secs := int(math.Ceil(d.RetryAfter.Seconds()))
-		return &problem{status: http.StatusTooManyRequests, code: "rate_limited", retryAfter: max(secs, 1),
-			msg: fmt.Sprintf("more than %d requests per %s; retry after %d s", s.limit.Rate, s.limit.Period, max(secs, 1))}
+		secs := max(int(math.Ceil(d.RetryAfter.Seconds())), 1)
+		return &problem{status: http.StatusTooManyRequests, code: "rate_limited", retryAfter: secs,
+			msg: fmt.Sprintf("more than %d requests per %s; retry after %d s", limit.Rate, limit.Period, secs)}
 	}
 	return nil
 }
 
-func (r *initRequest) token() string        { return r.Token }
-func (r *attributionRequest) token() string { return r.Token }
-
-func (s *Server) init(w http.ResponseWriter, r *http.Request) {
-	received := s.now().UTC()
-	var req initRequest
-	proj, ok := s.readClient(w, r, &req)
-	if !ok {
-		return
-	}
-	if req.DeviceData != nil && !isObjectOrNull(req.DeviceData) {
-		writeProblem(w, badRequest("invalid_field", "device_data", "field device_data must be an object"))
-		return
-	}
-	in := codecs.Install{
-		RequestID:      newID(),
-		ProjectID:      proj.ID,
-		Platform:       strings.ToUpper(req.Platform),
-		PackageVersion: req.PackageVersion,
-		AppVersion:     req.AppVersion,
-		Source:         req.Source,
-		Link:           req.Link,
-		Debug:          req.Debug,
-		DeviceData:     req.DeviceData,
-		ClientIP:       s.clientIP(r),
-		UserAgent:      r.UserAgent(),
-		ReceivedAt:     received,
-	}
-	if req.InstallID == nil || placeholderIDs[strings.TrimSpace(*req.InstallID)] {
-		in.InstallID, in.MintedID = newID(), true
-	} else {
-		in.InstallID = *req.InstallID
-	}
-	if p := s.publish(r.Context(), s.deps.Installs, attribution.Key(proj.ID, in.InstallID), &in); p != nil {
-		writeProblem(w, p)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, initAccepted{ProcessingID: in.RequestID, Status: "accepted",
-		Message: "Install event accepted for processing", Success: true})
-}
-
-// publish waits for the broker's acknowledgement, bounded by the ack timeout.
-func (s *Server) publish(ctx context.Context, pub Publisher, key string, msg any) *problem {
-	ctx, cancel := context.WithTimeout(ctx, s.ackTimeout)
-	defer cancel()
-	if err := pub.EmitSync(ctx, key, msg, nil); err != nil {
-		s.log.Warn("publish failed", zap.String("key", key), zap.Error(err))
-		return &problem{status: http.StatusServiceUnavailable, code: "unavailable",
-			msg: "the event could not be stored right now; retry later"}
-	}
-	return nil
-}
-
-type attributionRequest struct {
-	Token     string `json:"token"`
-	Platform  string `json:"platform"`
-	InstallID string `json:"install_instance_id"`
-}
-
-// campaignData is campaign_data of attribution-data (contract §4): id, name
-// and type are always strings; times are ISO-8601 without fractions.
-type campaignData struct {
-	ID                  string  `json:"id"`
-	Name                string  `json:"name"`
-	Type                string  `json:"type"`
-	AdNetwork           *string `json:"ad_network"`
-	InstalledAt         string  `json:"installed_at"`
-	AdNetworkCampaignID *string `json:"ad_network_campaign_id"`
-}
-
-type attributionData struct {
-	Deeplink          *string       `json:"deeplink"`
-	AttributionSource string        `json:"attribution_source"`
-	CampaignData      *campaignData `json:"campaign_data"`
-	// AttributionStatus is "attributed" once a decision exists, "pending"
-	// before (the SDK may poll).
-	AttributionStatus string `json:"attribution_status"`
-	InstallID         string `json:"install_instance_id"`
-	DecisionVersion   int    `json:"decision_version,omitempty"`
-}
-
-func (s *Server) attributionData(w http.ResponseWriter, r *http.Request) {
-	var req attributionRequest
-	proj, ok := s.readClient(w, r, &req)
-	if !ok {
-		return
-	}
-	if placeholderIDs[strings.TrimSpace(req.InstallID)] {
-		writeProblem(w, badRequest("missing_field", "install_instance_id", "install_instance_id is required"))
-		return
-	}
-	d, err := s.deps.Decisions.Get(attribution.Key(proj.ID, req.InstallID))
+// publish sends one message and answers once the broker acknowledged it or
+// the spool holds it durably.
+func (s *Server) publish(c *call, topic, key string, msg any) *problem {
+	value, err := json.Marshal(msg)
 	if err != nil {
-		if !errors.Is(err, stream.ErrNotReady) {
-			s.log.Warn("decisions view read failed", zap.Error(err))
-		}
-		writeProblem(w, &problem{status: http.StatusServiceUnavailable, code: "unavailable", msg: "attribution data is not available right now; retry later"})
-		return
+		s.log.Error("encode failed", zap.String("topic", topic), zap.Error(err))
+		return &problem{status: http.StatusInternalServerError, code: "internal", msg: "the event could not be encoded"}
 	}
-	out := attributionData{AttributionSource: "UNKNOWN", AttributionStatus: "pending", InstallID: req.InstallID}
-	if d != nil {
-		out.AttributionStatus = "attributed"
-		out.AttributionSource = d.Source
-		out.DecisionVersion = d.Version
-		if d.Deeplink != "" {
-			out.Deeplink = &d.Deeplink
-		}
-		if c := d.Campaign; c != nil {
-			out.CampaignData = &campaignData{ID: c.ID, Name: c.Name, Type: "INORGANIC",
-				AdNetwork: optional(c.Network), AdNetworkCampaignID: optional(c.NetworkID),
-				InstalledAt: d.InstalledAt.UTC().Format(time.RFC3339)}
-		}
+	ctx, cancel := context.WithTimeout(c.r.Context(), s.ackTimeout)
+	defer cancel()
+	rec := stream.Record{Topic: topic, Key: key, Value: value, Headers: s.headers(c)}
+	spooled, err := s.deps.Publisher.Publish(ctx, rec)
+	if err != nil {
+		s.log.Warn("publish failed", zap.String("topic", topic), zap.String("key", key), zap.Error(err))
+		return unavailable("the event could not be stored right now; retry later")
 	}
-	writeOK(w, http.StatusOK, "Attribution data fetched", out)
+	if spooled {
+		s.spooled.Add(c.r.Context(), 1, withAttrs("topic", topic))
+	}
+	return nil
+}
+
+func unavailable(msg string) *problem {
+	return &problem{status: http.StatusServiceUnavailable, code: "unavailable", msg: msg}
 }
 
 func optional(s string) *string {
@@ -232,9 +242,4 @@ func optional(s string) *string {
 		return nil
 	}
 	return &s
-}
-
-func isObjectOrNull(raw json.RawMessage) bool {
-	t := strings.TrimSpace(string(raw))
-	return strings.HasPrefix(t, "{") || t == "null"
 }

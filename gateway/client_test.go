@@ -13,31 +13,31 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lovoo/goka"
-
 	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/codecs"
 	"github.com/hazelnut-mmp/hazelnut/gateway/ratelimit"
 	"github.com/hazelnut-mmp/hazelnut/stream"
 )
 
-// memTopic is an in-process stand-in for a topic plus the decisions view:
-// what is published can be read back by key.
+// memTopic is an in-process stand-in for the broker plus the decisions
+// view: what is published can be read back.
 type memTopic struct {
 	mu        sync.Mutex
-	msgs      map[string][]*codecs.Install
+	recs      []stream.Record
 	decisions map[string]*codecs.Decision
 	err       error
 }
 
-func (m *memTopic) EmitSync(_ context.Context, key string, msg any, _ goka.Headers) error {
+func newMem() *memTopic { return &memTopic{decisions: map[string]*codecs.Decision{}} }
+
+func (m *memTopic) Publish(_ context.Context, rec stream.Record) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.err != nil {
-		return m.err
+		return false, m.err
 	}
-	m.msgs[key] = append(m.msgs[key], msg.(*codecs.Install))
-	return nil
+	m.recs = append(m.recs, rec)
+	return false, nil
 }
 
 func (m *memTopic) Get(key string) (*codecs.Decision, error) {
@@ -49,6 +49,29 @@ func (m *memTopic) Get(key string) (*codecs.Decision, error) {
 	return m.decisions[key], nil
 }
 
+// all returns every published record.
+func (m *memTopic) all() []stream.Record {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]stream.Record(nil), m.recs...)
+}
+
+// installs decodes what was published to installs, by key.
+func (m *memTopic) installs() map[string][]*codecs.Install {
+	out := map[string][]*codecs.Install{}
+	for _, r := range m.all() {
+		if r.Topic != TopicInstalls {
+			continue
+		}
+		var in codecs.Install
+		if err := json.Unmarshal(r.Value, &in); err != nil {
+			panic(err)
+		}
+		out[r.Key] = append(out[r.Key], &in)
+	}
+	return out
+}
+
 var now = time.Date(2026, 6, 14, 10, 0, 0, 0, time.UTC)
 
 func newTestServer(t testing.TB) (*memTopic, http.Handler) {
@@ -57,8 +80,8 @@ func newTestServer(t testing.TB) (*memTopic, http.Handler) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &memTopic{msgs: map[string][]*codecs.Install{}, decisions: map[string]*codecs.Decision{}}
-	s := New(Deps{Installs: m, Decisions: m, Projects: projects, NotReady: func() []string { return nil }},
+	m := newMem()
+	s := New(Deps{Publisher: m, Decisions: m, Projects: projects, NotReady: func() []string { return nil }},
 		WithClock(func() time.Time { return now }))
 	return m, s.Handler()
 }
@@ -102,10 +125,10 @@ func TestInitFixturesAccepted(t *testing.T) {
 				out["message"] != "Install event accepted for processing" || out["processing_id"] == "" {
 				t.Fatalf("init answered %d %v", code, out)
 			}
-			if len(m.msgs) != 1 {
-				t.Fatalf("published %d keys, want 1", len(m.msgs))
+			if len(m.installs()) != 1 {
+				t.Fatalf("published %d keys, want 1", len(m.installs()))
 			}
-			for key, msgs := range m.msgs {
+			for key, msgs := range m.installs() {
 				in := msgs[0]
 				if key != "p1:"+in.InstallID || in.ProjectID != "p1" || in.RequestID != out["processing_id"] ||
 					!in.ReceivedAt.Equal(now) || in.ClientIP == "" {
@@ -123,7 +146,7 @@ func TestPlaceholderInstallIDsAreMinted(t *testing.T) {
 		if code != http.StatusAccepted {
 			t.Fatalf("%s: %d", id, code)
 		}
-		for key, msgs := range m.msgs {
+		for key, msgs := range m.installs() {
 			if !msgs[0].MintedID || strings.Contains(key, "ERROR") || key == "p1:" {
 				t.Errorf("%s: published under %q minted=%v", id, key, msgs[0].MintedID)
 			}
@@ -160,7 +183,7 @@ func TestBadRequests(t *testing.T) {
 			if msg, _ := out["msg"].(string); msg == "" {
 				t.Error("no msg naming the problem")
 			}
-			if len(m.msgs) != 0 {
+			if len(m.installs()) != 0 {
 				t.Error("a rejected request was published")
 			}
 		})
@@ -227,7 +250,7 @@ func TestAttributionDataPendingThenDecided(t *testing.T) {
 func TestReadyz(t *testing.T) {
 	projects, _ := catalog.NewStatic(catalog.Project{ID: "p1", Token: "tok1"})
 	var nr []string = []string{"view-decisions"}
-	h := New(Deps{Installs: &memTopic{}, Decisions: &memTopic{}, Projects: projects, NotReady: func() []string { return nr }}).Handler()
+	h := New(Deps{Publisher: newMem(), Decisions: &memTopic{}, Projects: projects, NotReady: func() []string { return nr }}).Handler()
 	get := func() int {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz", nil))
@@ -275,33 +298,33 @@ func (failingProjects) LookupToken(string) (catalog.Project, bool, error) {
 
 // While the project source cannot answer, a token is not "invalid": 503.
 func TestUnavailableProjectsAnswer503(t *testing.T) {
-	m := &memTopic{msgs: map[string][]*codecs.Install{}, decisions: map[string]*codecs.Decision{}}
-	h := New(Deps{Installs: m, Decisions: m, Projects: failingProjects{}, NotReady: func() []string { return nil }}).Handler()
+	m := newMem()
+	h := New(Deps{Publisher: m, Decisions: m, Projects: failingProjects{}, NotReady: func() []string { return nil }}).Handler()
 	code, out := do(t, h, "/api/client/init", `{"token":"tok1","install_instance_id":"i1"}`)
-	if code != http.StatusServiceUnavailable || len(m.msgs) != 0 {
+	if code != http.StatusServiceUnavailable || len(m.installs()) != 0 {
 		t.Fatalf("got %d %v", code, out)
 	}
 }
 
 func TestClientIPFromOption(t *testing.T) {
 	projects, _ := catalog.NewStatic(catalog.Project{ID: "p1", Token: "tok1"})
-	m := &memTopic{msgs: map[string][]*codecs.Install{}, decisions: map[string]*codecs.Decision{}}
-	h := New(Deps{Installs: m, Decisions: m, Projects: projects, NotReady: func() []string { return nil }},
+	m := newMem()
+	h := New(Deps{Publisher: m, Decisions: m, Projects: projects, NotReady: func() []string { return nil }},
 		WithClientIP(func(*http.Request) string { return "198.51.100.7" })).Handler()
 	if code, _ := do(t, h, "/api/client/init", `{"token":"tok1","install_instance_id":"i1"}`); code != 202 {
 		t.Fatal(code)
 	}
-	if got := m.msgs["p1:i1"][0].ClientIP; got != "198.51.100.7" {
+	if got := m.installs()["p1:i1"][0].ClientIP; got != "198.51.100.7" {
 		t.Fatalf("client ip %q", got)
 	}
 }
 
 func TestRateLimitAnswers429(t *testing.T) {
 	projects, _ := catalog.NewStatic(catalog.Project{ID: "p1", Token: "tok1"}, catalog.Project{ID: "p2", Token: "tok2"})
-	m := &memTopic{msgs: map[string][]*codecs.Install{}, decisions: map[string]*codecs.Decision{}}
+	m := newMem()
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	lim := ratelimit.NewLocal(ratelimit.WithClock(func() time.Time { return clock }))
-	h := New(Deps{Installs: m, Decisions: m, Projects: projects, NotReady: func() []string { return nil }},
+	h := New(Deps{Publisher: m, Decisions: m, Projects: projects, NotReady: func() []string { return nil }},
 		WithRateLimit(lim, ratelimit.PerSecond(2))).Handler()
 	post := func(token string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodPost, "/api/client/init", strings.NewReader(`{"token":"`+token+`","install_instance_id":"i1"}`))
@@ -319,7 +342,7 @@ func TestRateLimitAnswers429(t *testing.T) {
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1" || !strings.Contains(w.Body.String(), `"code":"rate_limited"`) {
 		t.Fatalf("over the limit: %d %q %s", w.Code, w.Header().Get("Retry-After"), w.Body.String())
 	}
-	if got := len(m.msgs["p1:i1"]); got != 2 {
+	if got := len(m.installs()["p1:i1"]); got != 2 {
 		t.Fatalf("published %d, want 2", got)
 	}
 	// Another project's token is limited on its own.

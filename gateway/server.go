@@ -10,20 +10,32 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
-	"github.com/lovoo/goka"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/codecs"
 	"github.com/hazelnut-mmp/hazelnut/gateway/ratelimit"
+	"github.com/hazelnut-mmp/hazelnut/gateway/signing"
+	"github.com/hazelnut-mmp/hazelnut/stream"
 )
 
-// Publisher sends a message and returns once the broker acknowledged it.
+// Publisher publishes a record and returns once the broker acknowledged it
+// or, when the broker is out of reach, once a durable local spool holds it
+// (spooled true); it fails only when neither is possible.
 type Publisher interface {
-	EmitSync(ctx context.Context, key string, msg any, headers goka.Headers) error
+	Publish(ctx context.Context, rec stream.Record) (spooled bool, err error)
+}
+
+// Direct publishes straight to the broker, without a spool.
+type Direct struct{ Sender stream.Sender }
+
+// Publish sends rec and waits for the acknowledgement.
+func (d Direct) Publish(ctx context.Context, rec stream.Record) (bool, error) {
+	return false, d.Sender.Send(ctx, rec)
 }
 
 // DecisionReader reads the latest decision of an install key; nil, nil when
@@ -37,11 +49,15 @@ type Projects interface {
 	ProjectByToken(token string) (catalog.Project, bool)
 }
 
-// Deps are the parts the gateway needs; all are required.
+// Deps are the parts the gateway needs; all but Catalog are required.
 type Deps struct {
-	Installs  Publisher
+	Publisher Publisher
 	Decisions DecisionReader
 	Projects  Projects
+	// Catalog serves settings, campaigns and domains; without it no SKAN
+	// values are answered, no deep link is resolved and page views are
+	// refused.
+	Catalog Catalog
 	// NotReady lists what keeps the process from serving (empty = ready).
 	NotReady func() []string
 }
@@ -70,6 +86,19 @@ func WithRateLimit(l ratelimit.Limiter, limit ratelimit.Limit) Option {
 	return func(s *Server) { s.limiter, s.limit = l, limit }
 }
 
+// WithSigningSkew bounds how far a signed request's x-Timestamp may be
+// from the gateway's clock (default 5 minutes).
+func WithSigningSkew(d time.Duration) Option { return func(s *Server) { s.skew = d } }
+
+// WithTracerProvider sets where request spans go (default: the global
+// provider); their context travels in the published records' headers.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(s *Server) { s.tracer = tp.Tracer("gateway") }
+}
+
+// WithMaxBody bounds request bodies (default 1 MiB).
+func WithMaxBody(n int64) Option { return func(s *Server) { s.maxBody = n } }
+
 // WithClock sets the clock that stamps received_at (default time.Now).
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
@@ -84,14 +113,20 @@ type Server struct {
 	clientIP   func(*http.Request) string
 	limiter    ratelimit.Limiter
 	limit      ratelimit.Limit
+	skew       time.Duration
+	tracer     trace.Tracer
+	limits     limitCache
 
-	requests metric.Int64Counter
-	latency  metric.Float64Histogram
+	requests   metric.Int64Counter
+	latency    metric.Float64Histogram
+	signatures metric.Int64Counter
+	spooled    metric.Int64Counter
 }
 
 // New builds the gateway.
 func New(deps Deps, opts ...Option) *Server {
-	s := &Server{deps: deps, ackTimeout: 5 * time.Second, maxBody: 1 << 20, now: time.Now, clientIP: peerIP}
+	s := &Server{deps: deps, ackTimeout: 5 * time.Second, maxBody: 1 << 20, now: time.Now, clientIP: peerIP,
+		skew: signing.DefaultSkew, limit: ratelimit.Default()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -101,6 +136,13 @@ func New(deps Deps, opts ...Option) *Server {
 	if s.meter == nil {
 		s.meter = noop.NewMeterProvider().Meter("gateway")
 	}
+	if s.tracer == nil {
+		s.tracer = otel.GetTracerProvider().Tracer("gateway")
+	}
+	s.signatures, _ = s.meter.Int64Counter("hazelnut.gateway.signatures",
+		metric.WithDescription("Signed or signature-enforced client requests by result"))
+	s.spooled, _ = s.meter.Int64Counter("hazelnut.gateway.spooled",
+		metric.WithDescription("Accepted requests held in the spool because the broker was out of reach"))
 	s.requests, _ = s.meter.Int64Counter("hazelnut.http.requests", metric.WithDescription("HTTP requests by route and status"))
 	s.latency, _ = s.meter.Float64Histogram("hazelnut.http.duration", metric.WithUnit("s"),
 		metric.WithDescription("HTTP request duration by route"),
@@ -111,12 +153,28 @@ func New(deps Deps, opts ...Option) *Server {
 // Handler returns the router.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.observe, middleware.Recoverer)
+	r.Use(s.requestID, s.observe, s.recoverer)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeOK(w, 200, "ok", map[string]any{}) })
 	r.Get("/readyz", s.readyz)
+	r.Get("/openapi.json", serveOpenAPI)
 	r.Route("/api/client", func(r chi.Router) {
-		r.Post("/init", s.init)
-		r.Post("/attribution-data", s.attributionData)
+		for path, h := range map[string]func(http.ResponseWriter, *call){
+			"/init":                    s.init,
+			"/attribution-data":        s.attributionData,
+			"/trigger":                 s.trigger,
+			"/capture-event":           s.captureEvent,
+			"/capture-payment":         s.capturePayment,
+			"/remove-captured-payment": s.removePayment,
+			"/set-user-data":           s.setUserData,
+			"/update-push-token":       s.updatePushToken,
+			"/integrations":            s.integrations,
+			"/handle-deeplink":         s.handleDeeplink,
+			"/customer-user-id":        s.customerUserID,
+			"/deeplink-triggered":      s.deeplinkTriggered,
+			"/capture-page-view":       s.capturePageView,
+		} {
+			r.Post(path, s.client(h))
+		}
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, &problem{status: http.StatusNotFound, code: "not_found", msg: "no route for " + r.Method + " " + r.URL.Path})
@@ -134,6 +192,23 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	writeOK(w, 200, "ready", map[string]any{})
+}
+
+// recoverer answers a panicking handler with a JSON 500 and logs it.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panicked", zap.Any("panic", v), zap.String("path", r.URL.Path),
+					zap.String("request_id", requestID(r)), zap.Stack("stack"))
+				writeProblem(w, &problem{status: http.StatusInternalServerError, code: "internal", msg: "internal error"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
 }
 
 // newID returns 16 random bytes as a UUID-formatted string.

@@ -8,10 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hazelnut-mmp/hazelnut/gateway/signing"
 	"github.com/hazelnut-mmp/hazelnut/internal/poll"
 
 	"go.uber.org/zap"
@@ -102,8 +104,30 @@ func (n *node) stop() {
 
 func (n *node) post(path string, body any) (int, map[string]any) {
 	n.t.Helper()
+	return n.postWith(path, body, nil)
+}
+
+// postWith posts body with extra headers.
+func (n *node) postWith(path string, body any, headers map[string]string) (int, map[string]any) {
+	n.t.Helper()
 	b, _ := json.Marshal(body)
-	resp, err := n.client.Post(n.base+path, "application/json", bytes.NewReader(b))
+	req, err := http.NewRequest(http.MethodPost, n.base+path, bytes.NewReader(b))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	if headers["sign-with"] != "" {
+		ts := time.Now().UnixMilli()
+		req.Header.Del("sign-with")
+		req.Header.Set("x-Key-Id", headers["key-id"])
+		req.Header.Del("key-id")
+		req.Header.Set("x-Timestamp", strconv.FormatInt(ts, 10))
+		req.Header.Set("x-Signature", signing.Sign(headers["sign-with"], ts, b))
+	}
+	resp, err := n.client.Do(req)
 	if err != nil {
 		return 0, nil
 	}

@@ -25,7 +25,6 @@ import (
 	"github.com/hazelnut-mmp/hazelnut"
 	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/catalog/yamlcat"
-	"github.com/hazelnut-mmp/hazelnut/codecs"
 	"github.com/hazelnut-mmp/hazelnut/gateway"
 	"github.com/hazelnut-mmp/hazelnut/gateway/clientip"
 	"github.com/hazelnut-mmp/hazelnut/gateway/ratelimit"
@@ -141,29 +140,30 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 	if r != roleProcessor {
 		viewTables := pebblestore.NewBuilder(filepath.Join(cfg.Data, "tables", "views"), pebblestore.WithLogger(log))
 		var projects gateway.Projects
+		var cat gateway.Catalog
 		var welcome catalog.Project
 		if r == roleGateway && cfg.Catalog == "" && cfg.DemoToken == "" {
 			// Production: projects come from the catalog topic; readiness
 			// waits for its view.
 			cv := &views.Catalog{}
-			projects = cv
+			projects, cat = cv, cv
 			comps = append(comps, cv.Component(brokers, kafka.ViewOptions("catalog", viewTables, tableReplication)...))
 		} else {
 			var err error
 			if projects, welcome, err = loadProjects(cfg); err != nil {
 				return configError{err}
 			}
+			if c, ok := projects.(gateway.Catalog); ok {
+				cat = c
+			}
 		}
 		catalogLoaded.Store(true)
 
 		decisions := &views.Decisions{}
-		installs := stream.NewEmitter()
+		producer := stream.NewProducer()
 		comps = append(comps,
 			decisions.Component(brokers, kafka.ViewOptions("decisions", viewTables, tableReplication)...),
-			installs.Component("emitter-installs", func() (*goka.Emitter, error) {
-				return goka.NewEmitter(brokers, attribution.Installs, new(codecs.JSON[codecs.Install]),
-					kafka.EmitterOptions("installs", tableReplication)...)
-			}),
+			producer.Component("producer", kafka, "gateway"),
 		)
 		ips, err := clientip.New(cfg.TrustedProxies)
 		if err != nil {
@@ -173,7 +173,8 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 		if cfg.RateLimit > 0 {
 			gwOpts = append(gwOpts, gateway.WithRateLimit(newLimiter(cfg, metrics, log), ratelimit.PerSecond(cfg.RateLimit)))
 		}
-		gw := gateway.New(gateway.Deps{Installs: installs, Decisions: decisions, Projects: projects, NotReady: notReady},
+		gw := gateway.New(gateway.Deps{Publisher: gateway.Direct{Sender: producer}, Decisions: decisions, Projects: projects,
+			Catalog: cat, NotReady: notReady},
 			append(gwOpts, gateway.WithLogger(log), gateway.WithMeter(metrics.Meter("gateway")), gateway.WithAckTimeout(cfg.AckTimeout))...)
 		g.Go(func() error { return admin.Serve(gctx, httpLn, gw.Handler(), cfg.ShutdownTimeout) })
 		if grpcLn != nil {

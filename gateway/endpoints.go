@@ -1,0 +1,534 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/processors/attribution"
+	"github.com/hazelnut-mmp/hazelnut/stream"
+)
+
+// Topics the client API publishes to (topics.yaml).
+const (
+	TopicInstalls    = string(attribution.Installs)
+	TopicEvents      = "events"
+	TopicPaymentKeys = "payment-keys"
+	TopicClicks      = "clicks"
+)
+
+// initAccepted is the 202 answer of init (sdk-less doc).
+type initAccepted struct {
+	ProcessingID string `json:"processing_id"`
+	Status       string `json:"status"`
+	Message      string `json:"message"`
+	Success      bool   `json:"success"`
+}
+
+func (s *Server) init(w http.ResponseWriter, c *call) {
+	in := codecs.Install{RequestID: c.requestID, ProjectID: c.proj.ID, Platform: c.platform,
+		ClientIP: c.clientIP, UserAgent: c.r.UserAgent(), ReceivedAt: c.received}
+	var p *problem
+	in.InstallID, in.MintedID, p = c.installID()
+	for _, sf := range []struct {
+		dst  *string
+		name string
+	}{{&in.PackageVersion, "package_version"}, {&in.AppVersion, "app_version"}, {&in.Source, "source"}, {&in.Link, "link"}} {
+		if p == nil {
+			*sf.dst, p = c.f.str(sf.name)
+		}
+	}
+	if p == nil {
+		in.Debug, p = c.f.boolean("debug")
+	}
+	if p == nil {
+		in.DeviceData, p = deviceData(c.f, "device_data")
+	}
+	if p == nil {
+		in.Extra = c.f.rest("platform", "install_instance_id", "package_version", "app_version", "source", "link", "debug", "device_data")
+		p = s.publish(c, TopicInstalls, attribution.Key(c.proj.ID, in.InstallID), &in)
+	}
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, initAccepted{ProcessingID: in.RequestID, Status: "accepted",
+		Message: "Install event accepted for processing", Success: true})
+}
+
+// event starts the Event of a call with the fields every kind shares.
+func (c *call) event(kind string) (codecs.Event, *problem) {
+	ev := codecs.Event{RequestID: c.requestID, Kind: kind, ProjectID: c.proj.ID, Platform: c.platform,
+		ClientIP: c.clientIP, UserAgent: c.r.UserAgent(), ReceivedAt: c.received}
+	var p *problem
+	ev.InstallID, ev.MintedID, p = c.installID()
+	if p == nil {
+		ev.DeviceData, p = deviceData(c.f, "device_data")
+	}
+	if p == nil {
+		var t float64
+		var ok bool
+		if t, ok, p = c.f.number("time_since_app_install"); ok {
+			ev.TimeSinceInstall = &t
+		}
+	}
+	return ev, p
+}
+
+// commonKeys are read by call.event and never kept in Extra.
+var commonKeys = []string{"platform", "install_instance_id", "device_data", "time_since_app_install"}
+
+func (c *call) extra(typed ...string) json.RawMessage {
+	return c.f.rest(append(typed, commonKeys...)...)
+}
+
+// emitEvent publishes an install-keyed event.
+func (s *Server) emitEvent(c *call, ev *codecs.Event) *problem {
+	return s.publish(c, TopicEvents, attribution.Key(ev.ProjectID, ev.InstallID), ev)
+}
+
+func (s *Server) trigger(w http.ResponseWriter, c *call) {
+	ev, p := c.event(codecs.EventSignup)
+	ev.EventName = "SIGNUP"
+	if p == nil {
+		ev.UserData, p = c.f.object("user_data")
+	}
+	var data fields
+	if p == nil {
+		data, p = c.f.nested("data")
+	}
+	if p == nil && data != nil {
+		// the SDK nests device_data inside data
+		if ev.DeviceData == nil {
+			ev.DeviceData, p = deviceData(data, "device_data")
+		}
+		if p == nil {
+			ev.Data = data.restAll("device_data")
+		}
+	}
+	if p == nil {
+		ev.UserID, p = userID(c.f, ev.UserData)
+	}
+	if p == nil {
+		ev.Extra = c.extra("user_data", "data")
+		p = s.emitEvent(c, &ev)
+	}
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	out := map[string]any{"deeplink": "", "trigger": true, "attribution_status": "pending"}
+	if d, err := s.deps.Decisions.Get(attribution.Key(ev.ProjectID, ev.InstallID)); err == nil && d != nil {
+		out["deeplink"], out["attribution_status"] = d.Deeplink, "attributed"
+	}
+	s.addSKAN(out, c, "SIGNUP", nil, ev.TimeSinceInstall)
+	writeOK(w, http.StatusOK, "Trigger processed successfully", out)
+}
+
+func (s *Server) captureEvent(w http.ResponseWriter, c *call) {
+	ev, p := c.event(codecs.EventCustom)
+	if p == nil {
+		ev.EventName, p = c.f.str("event_name")
+		if p == nil && strings.TrimSpace(ev.EventName) == "" {
+			p = badRequest("missing_field", "event_name", "event_name is required")
+		}
+	}
+	if p == nil {
+		ev.EventID, p = c.f.str("event_id")
+	}
+	if p == nil {
+		ev.UserID, p = c.f.str("user_id")
+	}
+	if p == nil {
+		ev.Data, p = c.f.object("event_data")
+	}
+	if p == nil {
+		ev.Extra = c.extra("event_name", "event_id", "user_id", "event_data")
+		p = s.emitEvent(c, &ev)
+	}
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	out := map[string]any{"message": "Event " + ev.EventName + " captured"}
+	s.addSKAN(out, c, ev.EventName, amountOf(ev.Data), ev.TimeSinceInstall)
+	writeOK(w, http.StatusOK, "Event capture request received!", out)
+}
+
+func (s *Server) capturePayment(w http.ResponseWriter, c *call) {
+	ev, p := c.event(codecs.EventPayment)
+	pay := &codecs.Payment{Type: "DEFAULT", Status: "PAYMENT_COMPLETED"}
+	ev.Payment = pay
+	var data fields
+	if p == nil {
+		data, p = c.f.nested("data")
+	}
+	if p == nil && ev.DeviceData == nil && data != nil {
+		ev.DeviceData, p = deviceData(data, "device_data")
+	}
+	if p == nil {
+		ev.UserID, p = c.f.str("user_id")
+	}
+	if p == nil {
+		var ok bool
+		pay.Amount, ok, p = c.f.number("amount")
+		switch {
+		case p != nil:
+		case !ok:
+			p = badRequest("missing_field", "amount", "amount is required")
+		case pay.Amount < 0:
+			p = badRequest("invalid_field", "amount", "amount must not be negative")
+		}
+	}
+	if p == nil {
+		pay.PaymentID, p = c.f.str("payment_id")
+		pay.PaymentID = strings.TrimSpace(pay.PaymentID)
+	}
+	for _, e := range []struct {
+		dst  *string
+		name string
+	}{{&pay.Type, "type"}, {&pay.Status, "status"}} {
+		if p == nil {
+			var v string
+			if v, p = c.f.str(e.name); strings.TrimSpace(v) != "" {
+				*e.dst = strings.ToUpper(strings.TrimSpace(v))
+			}
+		}
+	}
+	if p == nil {
+		ev.Data, p = c.f.object("event_data")
+	}
+	if p == nil {
+		ev.Extra = c.extra("user_id", "amount", "payment_id", "type", "status", "event_data", "data")
+		if pay.PaymentID != "" {
+			// the first payment with this type and id wins, whichever path
+			// it came by
+			p = s.publish(c, TopicPaymentKeys, ev.ProjectID+":"+pay.Type+":"+pay.PaymentID, &ev)
+		} else {
+			p = s.emitEvent(c, &ev)
+		}
+	}
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	out := map[string]any{"message": "Payment captured"}
+	s.addSKAN(out, c, "PAYMENT", &pay.Amount, ev.TimeSinceInstall)
+	writeOK(w, http.StatusCreated, "Payment capture request received!", out)
+}
+
+func (s *Server) removePayment(w http.ResponseWriter, c *call) {
+	ev, p := c.event(codecs.EventPaymentRemoved)
+	pay := &codecs.Payment{}
+	ev.Payment = pay
+	if p == nil {
+		ev.UserID, p = c.f.str("user_id")
+	}
+	if p == nil {
+		pay.PaymentID, p = c.f.str("payment_id")
+		pay.PaymentID = strings.TrimSpace(pay.PaymentID)
+	}
+	if p == nil && pay.PaymentID == "" && strings.TrimSpace(ev.UserID) == "" {
+		p = badRequest("missing_field", "payment_id", "payment_id or user_id is required")
+	}
+	if p == nil && ev.DeviceData == nil {
+		var data fields
+		if data, p = c.f.nested("data"); p == nil && data != nil {
+			ev.DeviceData, p = deviceData(data, "device_data")
+		}
+	}
+	if p == nil {
+		ev.Extra = c.extra("user_id", "payment_id", "data")
+		p = s.emitEvent(c, &ev)
+	}
+	s.answer(w, p, "Payment removal request received!", map[string]any{"message": "Payment removal accepted"})
+}
+
+func (s *Server) setUserData(w http.ResponseWriter, c *call) {
+	ev, p := c.event(codecs.EventUserData)
+	if p == nil {
+		ev.UserData, p = c.f.object("user_data")
+		if p == nil && ev.UserData == nil {
+			p = badRequest("missing_field", "user_data", "user_data is required")
+		}
+	}
+	if p == nil {
+		ev.UserID, p = userID(c.f, ev.UserData)
+	}
+	if p == nil {
+		ev.Extra = c.extra("user_data")
+		p = s.emitEvent(c, &ev)
+	}
+	s.answer(w, p, "User data set successfully", map[string]any{})
+}
+
+func (s *Server) updatePushToken(w http.ResponseWriter, c *call) {
+	ev, p := c.event(codecs.EventPushToken)
+	if p == nil {
+		ev.PushToken, p = c.f.str("push_token")
+		if p == nil && strings.TrimSpace(ev.PushToken) == "" {
+			p = badRequest("missing_field", "push_token", "push_token is required")
+		}
+	}
+	if p == nil {
+		ev.Extra = c.extra("push_token")
+		p = s.emitEvent(c, &ev)
+	}
+	s.answer(w, p, "Push token updated", map[string]any{})
+}
+
+func (s *Server) integrations(w http.ResponseWriter, c *call) {
+	ev, p := c.event(codecs.EventIntegrations)
+	if p == nil {
+		ev.Integrations, p = c.f.object("integration_info")
+		if p == nil && ev.Integrations == nil {
+			p = badRequest("missing_field", "integration_info", "integration_info is required")
+		}
+	}
+	if p == nil {
+		ev.Extra = c.extra("integration_info")
+		p = s.emitEvent(c, &ev)
+	}
+	s.answer(w, p, "Integration data saved", map[string]any{})
+}
+
+func (s *Server) customerUserID(w http.ResponseWriter, c *call) {
+	ev, p := c.event(codecs.EventCustomerUserID)
+	if p == nil {
+		ev.UserID, p = c.f.str("user_id")
+		if p == nil && strings.TrimSpace(ev.UserID) == "" {
+			p = badRequest("missing_field", "user_id", "user_id is required")
+		}
+	}
+	if p == nil {
+		ev.Extra = c.extra("user_id")
+		p = s.emitEvent(c, &ev)
+	}
+	s.answer(w, p, "Customer user id set", map[string]any{})
+}
+
+func (s *Server) deeplinkTriggered(w http.ResponseWriter, c *call) {
+	ev, p := c.event(codecs.EventDeeplinkTriggered)
+	if p == nil {
+		ev.Extra = c.extra()
+		p = s.emitEvent(c, &ev)
+	}
+	s.answer(w, p, "Deeplink triggered", map[string]any{})
+}
+
+func (s *Server) handleDeeplink(w http.ResponseWriter, c *call) {
+	ev, p := c.event(codecs.EventDeeplink)
+	if p == nil {
+		ev.DeeplinkURL, p = c.f.str("deeplink_url")
+		if p == nil && strings.TrimSpace(ev.DeeplinkURL) == "" {
+			p = badRequest("missing_field", "deeplink_url", "deeplink_url is required")
+		}
+	}
+	if p == nil {
+		var ms float64
+		var ok bool
+		if ms, ok, p = c.f.number("timestamp"); ok && ms > 0 {
+			t := time.UnixMilli(int64(ms)).UTC()
+			ev.ClientTime = &t
+		}
+	}
+	if p == nil {
+		var meta json.RawMessage
+		if meta, p = c.f.object("meta_install_referrer"); p == nil && meta != nil && ev.DeviceData == nil {
+			ev.DeviceData, _ = json.Marshal(map[string]json.RawMessage{"meta_install_ref": meta})
+		}
+	}
+	if p == nil {
+		ev.Extra = c.extra("deeplink_url", "timestamp", "meta_install_referrer")
+		p = s.emitEvent(c, &ev)
+	}
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	target, ours := s.resolveDeeplink(c, ev.DeeplinkURL)
+	writeOK(w, http.StatusOK, "Deeplink handled", map[string]any{"deeplink": target, "is_linkrunner": ours, "processing": false})
+}
+
+// answer writes p, or a 200 with msg and data.
+func (s *Server) answer(w http.ResponseWriter, p *problem, msg string, data any) {
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	writeOK(w, http.StatusOK, msg, data)
+}
+
+// userID is user_data.id, else the top-level user_id.
+func userID(f fields, userData json.RawMessage) (string, *problem) {
+	if userData != nil {
+		var u fields
+		if json.Unmarshal(userData, &u) == nil {
+			if id, p := u.str("id"); p == nil && strings.TrimSpace(id) != "" {
+				return id, nil
+			}
+		}
+	}
+	return f.str("user_id")
+}
+
+// amountOf is event_data.amount when it is a number (revenue sharing).
+func amountOf(data json.RawMessage) *float64 {
+	if data == nil {
+		return nil
+	}
+	var d fields
+	if json.Unmarshal(data, &d) != nil {
+		return nil
+	}
+	if v, ok, p := d.number("amount"); ok && p == nil {
+		return &v
+	}
+	return nil
+}
+
+// restAll is the object without the named keys (nil when empty).
+func (f fields) restAll(drop ...string) json.RawMessage {
+	out := make(fields, len(f))
+	for k, v := range f {
+		out[k] = v
+	}
+	for _, k := range drop {
+		delete(out, k)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(out)
+	return b
+}
+
+// advertisingIDs are device_data keys that name a device; an empty or
+// all-zero value (limit ad tracking) is dropped so it never becomes a key.
+var advertisingIDs = []string{"gaid", "idfa", "idfv", "appsetid", "android_id", "device_id"}
+
+// deviceData reads an open device_data object (or a JSON string holding
+// one) and drops empty or all-zero advertising ids.
+func deviceData(f fields, name string) (json.RawMessage, *problem) {
+	raw, p := f.object(name)
+	if p != nil || raw == nil {
+		return raw, p
+	}
+	var dd fields
+	if err := json.Unmarshal(raw, &dd); err != nil {
+		return nil, badRequest("invalid_field", name, "field %s must be an object", name)
+	}
+	changed := false
+	for _, k := range advertisingIDs {
+		v, ok := dd[k]
+		if !ok {
+			continue
+		}
+		if id, p := dd.str(k); p == nil && !zeroID(id) {
+			continue
+		}
+		if k == "device_id" || k == "android_id" {
+			// only drop them when empty or zero, not when of another type
+			if kind(v) != "a string" && !isNull(v) {
+				continue
+			}
+		}
+		delete(dd, k)
+		changed = true
+	}
+	if !changed {
+		return raw, nil
+	}
+	b, err := json.Marshal(dd)
+	if err != nil {
+		return raw, nil
+	}
+	return b, nil
+}
+
+// zeroID reports an empty or all-zero identifier
+// ("00000000-0000-0000-0000-000000000000").
+func zeroID(id string) bool {
+	id = strings.TrimSpace(id)
+	return strings.Trim(id, "0-") == "" || strings.EqualFold(id, "unknown") || strings.EqualFold(id, "null")
+}
+
+// attributionRequest names the one field attribution-data needs.
+type campaignData struct {
+	ID                  string  `json:"id"`
+	Name                string  `json:"name"`
+	Type                string  `json:"type"`
+	AdNetwork           *string `json:"ad_network"`
+	GroupName           *string `json:"group_name"`
+	AssetGroupName      *string `json:"asset_group_name"`
+	AssetName           *string `json:"asset_name"`
+	InstalledAt         string  `json:"installed_at"`
+	StoreClickAt        *string `json:"store_click_at"`
+	AdNetworkCampaignID *string `json:"ad_network_campaign_id"`
+	AdSetID             *string `json:"ad_set_id"`
+	AdSetName           *string `json:"ad_set_name"`
+	AdCreativeID        *string `json:"ad_creative_id"`
+	AdCreativeName      *string `json:"ad_creative_name"`
+}
+
+// campaign_data of attribution-data (contract §4): id, name and type are
+// always strings; times are ISO-8601 without fractions.
+type attributionData struct {
+	Deeplink          *string       `json:"deeplink"`
+	AttributionSource string        `json:"attribution_source"`
+	CampaignData      *campaignData `json:"campaign_data"`
+	// AttributionStatus is "attributed" once a decision exists, "pending"
+	// before (the SDK may poll).
+	AttributionStatus string `json:"attribution_status"`
+	InstallID         string `json:"install_instance_id"`
+	DecisionVersion   int    `json:"decision_version,omitempty"`
+}
+
+func (s *Server) attributionData(w http.ResponseWriter, c *call) {
+	installID, p := c.f.str("install_instance_id")
+	if p == nil && placeholderIDs[strings.TrimSpace(installID)] {
+		p = badRequest("missing_field", "install_instance_id", "install_instance_id is required")
+	}
+	if p != nil {
+		writeProblem(w, p)
+		return
+	}
+	d, err := s.deps.Decisions.Get(attribution.Key(c.proj.ID, installID))
+	if err != nil {
+		if !errors.Is(err, stream.ErrNotReady) {
+			s.log.Warn("decisions view read failed", zap.Error(err))
+		}
+		writeProblem(w, unavailable("attribution data is not available right now; retry later"))
+		return
+	}
+	out := attributionData{AttributionSource: "UNKNOWN", AttributionStatus: "pending", InstallID: installID}
+	if d != nil {
+		out.AttributionStatus = "attributed"
+		out.AttributionSource = d.Source
+		out.DecisionVersion = d.Version
+		if d.Deeplink != "" {
+			out.Deeplink = &d.Deeplink
+		}
+		if cp := d.Campaign; cp != nil {
+			out.CampaignData = &campaignData{ID: cp.ID, Name: cp.Name, Type: "INORGANIC",
+				AdNetwork: optional(cp.Network), AdNetworkCampaignID: optional(cp.NetworkID),
+				InstalledAt: d.InstalledAt.UTC().Format(time.RFC3339)}
+		}
+	}
+	writeOK(w, http.StatusOK, "Attribution data fetched", out)
+}
+
+// hostOf is the lower-case host of a URL or an Origin header value.
+func hostOf(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Hostname())
+}
