@@ -1,0 +1,126 @@
+package spool
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/hazelnut-mmp/hazelnut/stream"
+)
+
+// TestCrashKeepsAcknowledgedRecords takes crash images of the file system
+// (only synced data, plus a random share of unsynced data) while many
+// goroutines append through the grouped fsync path. Every record whose
+// Enqueue or Publish had returned before an image was taken must come out of
+// that image, in per-key order.
+func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
+	fs := vfs.NewCrashableMem()
+	const dir = "spool"
+	sp := openSpool(t, dir, newFake(false), WithFS(fs))
+
+	const goroutines, perGoroutine = 32, 60
+	var mu sync.Mutex
+	acked := map[string]int{} // key → records returned so far
+	type image struct {
+		fs    *vfs.MemFS
+		acked map[string]int
+	}
+	var images []image
+	crash := func(unsynced int) {
+		mu.Lock()
+		snap := make(map[string]int, len(acked))
+		for k, n := range acked {
+			snap[k] = n
+		}
+		mu.Unlock()
+		cfg := vfs.CrashCloneCfg{UnsyncedDataPercent: unsynced}
+		if unsynced > 0 {
+			cfg.RNG = rand.New(rand.NewPCG(uint64(len(images)), 1))
+		}
+		images = append(images, image{fs: fs.CrashClone(cfg), acked: snap})
+	}
+
+	var wg sync.WaitGroup
+	progress := make(chan struct{}, goroutines*perGoroutine)
+	errs := make(chan error, goroutines)
+	for g := range goroutines {
+		wg.Go(func() {
+			key := fmt.Sprintf("g%d", g)
+			for i := range perGoroutine {
+				var err error
+				if g%2 == 0 {
+					err = sp.Enqueue(context.Background(), rec(key, i))
+				} else {
+					_, err = sp.Publish(context.Background(), rec(key, i))
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				acked[key] = i + 1
+				mu.Unlock()
+				progress <- struct{}{}
+			}
+		})
+	}
+	// Crash images while appends are in flight, after every few hundred
+	// acknowledged records.
+	for i := 1; i <= goroutines*perGoroutine; i++ {
+		<-progress
+		if i%400 == 0 {
+			crash(50 * (i / 400 % 2))
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	crash(0)
+	if groups, grouped := sp.groups.Load(), sp.grouped.Load(); groups >= grouped {
+		t.Errorf("%d fsyncs for %d records: the grouped path was not exercised", groups, grouped)
+	}
+
+	for n, img := range images {
+		t.Run(fmt.Sprintf("image%d", n), func(t *testing.T) {
+			up := newFake(true)
+			re := openSpool(t, dir, up, WithFS(img.fs))
+			records, _ := re.Len()
+			total := 0
+			for _, c := range img.acked {
+				total += c
+			}
+			if records < int64(total) {
+				t.Fatalf("image holds %d records, %d were acknowledged before it was taken", records, total)
+			}
+			startDrainer(t, re)
+			waitEmpty(t, re)
+			checkPrefixes(t, up.received(), img.acked)
+		})
+	}
+}
+
+// checkPrefixes verifies that each key's records arrived in sequence order
+// without gaps and that at least acked[key] of them arrived.
+func checkPrefixes(t *testing.T, got []stream.Record, acked map[string]int) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, r := range got {
+		seen[r.Key]++
+	}
+	want := map[string]int{}
+	for k, n := range seen {
+		want[k] = n
+	}
+	checkSequences(t, got, want)
+	for k, n := range acked {
+		if seen[k] < n {
+			t.Errorf("key %s: %d records survived, %d were acknowledged", k, seen[k], n)
+		}
+	}
+}
