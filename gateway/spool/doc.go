@@ -38,6 +38,15 @@
 // Publish calls have no order between them; records of one caller that
 // waits for each Publish keep their order.
 //
+// # Failures
+//
+// Pebble treats a failed write or fsync of its log as fatal: the process
+// stops (the logger panics) rather than report success for a record that
+// may not be on disk. A record the drainer cannot decode (an unknown
+// encoding version) makes Run return an error; the supervisor restarts it,
+// and the spool keeps filling until it is full, which the gateway reports
+// with 503s.
+//
 // # Duplicates
 //
 // Delivery is at least once. Two cases publish a record twice with the same

@@ -28,7 +28,8 @@ type batch struct {
 // were acknowledged. A failed batch is retried whole after a backoff that
 // doubles up to the configured maximum; records of it that had been
 // acknowledged are then published again. Run returns nil when ctx ends or
-// the spool is closed, and an error when the database fails.
+// the spool is closed, and an error when the database fails or a record
+// cannot be decoded.
 func (s *Spool) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {

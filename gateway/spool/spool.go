@@ -334,7 +334,9 @@ func (s *Spool) Publish(ctx context.Context, rec stream.Record) (spooled bool, e
 }
 
 // Enqueue appends rec to the spool and returns after its fsync, whether or
-// not the spool is empty. The drainer publishes it.
+// not the spool is empty. The drainer publishes it. ctx bounds the wait for
+// a place in the write queue; a record that got one is written, and Enqueue
+// waits for its fsync.
 func (s *Spool) Enqueue(ctx context.Context, rec stream.Record) error {
 	return s.append(ctx, rec, nil)
 }
@@ -342,6 +344,9 @@ func (s *Spool) Enqueue(ctx context.Context, rec stream.Record) error {
 // append reserves room for rec, hands it to the writer and waits for the
 // fsync. A non-nil cause marks an append after a failed direct send.
 func (s *Spool) append(ctx context.Context, rec stream.Record, cause error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	val := encode(rec)
 	size := int64(keyLen + len(val))
 	s.mu.Lock()

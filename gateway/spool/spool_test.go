@@ -556,3 +556,24 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("metrics after draining: %v", got)
 	}
 }
+
+func TestContext(t *testing.T) {
+	f := newFake(false)
+	sp := openSpool(t, t.TempDir(), f)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := sp.Enqueue(ctx, rec("k", 0)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("enqueue with a cancelled context: %v", err)
+	}
+	if n, _ := sp.Len(); n != 0 {
+		t.Fatalf("Len = %d after a cancelled enqueue, want 0", n)
+	}
+	// The direct send fails with the cancelled context, but the record may
+	// have reached the broker: it is spooled all the same.
+	if spooled, err := sp.Publish(ctx, rec("k", 0)); err != nil || !spooled {
+		t.Fatalf("publish with a cancelled context: spooled=%v err=%v", spooled, err)
+	}
+	if n, _ := sp.Len(); n != 1 {
+		t.Fatalf("Len = %d, want 1", n)
+	}
+}
