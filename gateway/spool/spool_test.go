@@ -40,6 +40,9 @@ type fakeSender struct {
 	// calls.
 	flipEvery int
 	calls     int
+	// partial makes that many SendAll calls write the first half of their
+	// records and then fail.
+	partial int
 }
 
 func newFake(up bool) *fakeSender { return &fakeSender{up: up} }
@@ -93,6 +96,11 @@ func (f *fakeSender) SendAll(ctx context.Context, recs []stream.Record) error {
 	}
 	if !f.admit() {
 		return stream.ErrNotReady
+	}
+	if f.partial > 0 {
+		f.partial--
+		f.got = append(f.got, recs[:len(recs)/2]...)
+		return errors.New("broker: not enough replicas")
 	}
 	f.got = append(f.got, recs...)
 	f.batches++
@@ -575,5 +583,40 @@ func TestContext(t *testing.T) {
 	}
 	if n, _ := sp.Len(); n != 1 {
 		t.Fatalf("Len = %d, want 1", n)
+	}
+}
+
+// TestPartialBatchRetried fails batches after half of their records were
+// written: the batch is retried whole, so those records arrive twice, and
+// nothing is lost or reordered.
+func TestPartialBatchRetried(t *testing.T) {
+	f := newFake(false)
+	sp := openSpool(t, t.TempDir(), f, WithBatch(10))
+	for i := range 30 {
+		if err := sp.Enqueue(context.Background(), rec("k", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.mu.Lock()
+	f.up, f.partial = true, 3
+	f.mu.Unlock()
+	startDrainer(t, sp)
+	waitEmpty(t, sp)
+	var seqs []int
+	for _, r := range f.received() {
+		n, _ := strconv.Atoi(string(r.Value))
+		seqs = append(seqs, n)
+	}
+	var want []int
+	for i := range 5 {
+		want = append(want, i) // three partial writes of the first batch
+	}
+	want = append(want, want...)
+	want = append(want, want[:5]...)
+	for i := range 30 {
+		want = append(want, i)
+	}
+	if diff := cmp.Diff(want, seqs); diff != "" {
+		t.Errorf("received sequences (-want +got):\n%s", diff)
 	}
 }
