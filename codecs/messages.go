@@ -122,6 +122,25 @@ type CatalogProject struct {
 	// Settings are the project's dated settings, an object of histories
 	// (docs/catalog.md).
 	Settings json.RawMessage `json:"settings"`
+	// Signing is the project's SDK request signing per platform, its
+	// secrets sealed with the catalog key (catalog.Sealer); absent when the
+	// project has none.
+	Signing map[string]CatalogSigning `json:"sdk_signing,omitempty"`
+}
+
+// CatalogSigning is one platform's signing rule and keys.
+type CatalogSigning struct {
+	Enforce bool                `json:"enforce"`
+	Keys    []CatalogSigningKey `json:"keys,omitempty"`
+}
+
+// CatalogSigningKey is a signing key id and its sealed secret (empty when
+// the writer had no catalog key: gateways then refuse requests that need
+// the key).
+type CatalogSigningKey struct {
+	KeyID  string `json:"key_id"`
+	Active bool   `json:"active"`
+	Sealed string `json:"sealed,omitempty"`
 }
 
 // CatalogCampaign is a campaign and its dated spec.

@@ -22,6 +22,9 @@ const CatalogTopic = "catalog"
 // even after compaction. Entries are decoded per call. Safe for concurrent
 // use; lookups return stream.ErrNotReady while the view recovers.
 type Catalog struct {
+	// Sealer opens the sealed SDK signing secrets of project entries; nil
+	// leaves them closed, so requests that need a key are refused.
+	Sealer *catalog.Sealer
 	holder stream.ViewHolder
 }
 
@@ -88,7 +91,28 @@ func (c *Catalog) projectBySecret(kind, secret string) (catalog.Project, bool, e
 	if err != nil || p == nil || p.Project == nil {
 		return catalog.Project{}, false, err
 	}
-	return catalog.Project{ID: p.Project.ID, Name: p.Project.Name}, true, nil
+	return catalog.Project{ID: p.Project.ID, Name: p.Project.Name, Signing: c.signing(p.Project)}, true, nil
+}
+
+// signing opens a project entry's signing keys; a key whose secret does
+// not open keeps its id without a secret.
+func (c *Catalog) signing(p *codecs.CatalogProject) map[catalog.Platform]catalog.Signing {
+	if len(p.Signing) == 0 {
+		return nil
+	}
+	out := make(map[catalog.Platform]catalog.Signing, len(p.Signing))
+	for pl, sg := range p.Signing {
+		s := catalog.Signing{Enforce: sg.Enforce}
+		for _, k := range sg.Keys {
+			key := catalog.SigningKey{KeyID: k.KeyID, Active: k.Active}
+			if c.Sealer != nil && k.Sealed != "" {
+				key.Secret, _ = c.Sealer.Open(k.Sealed, p.ID, k.KeyID)
+			}
+			s.Keys = append(s.Keys, key)
+		}
+		out[catalog.Platform(pl)] = s
+	}
+	return out
 }
 
 // ProjectSettings returns a project's dated settings.

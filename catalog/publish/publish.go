@@ -7,9 +7,11 @@
 // version is left alone), so an old snapshot published late cannot undo a
 // newer one. Tokens and server keys are keyed by their SHA-256; their
 // entries say only which project they belong to. Rotated tokens and keys
-// are tombstoned, and nothing else ever is. No secret and no third-party
-// credential (analytics tools, Meta's referrer key, network accounts,
-// signing keys, webhooks) is ever written.
+// are tombstoned, and nothing else ever is. No third-party credential
+// (analytics tools, Meta's referrer key, network accounts, webhooks) is
+// ever written. SDK signing secrets, which gateways need to verify
+// requests, are written only sealed with the catalog key (WithSealer);
+// without one, only each platform's enforce flag and key ids are.
 package publish
 
 import (
@@ -57,9 +59,41 @@ type Result struct {
 	Tombstoned []string
 }
 
+// Option configures Entries and Publish.
+type Option func(*options)
+
+type options struct{ sealer *catalog.Sealer }
+
+// WithSealer seals SDK signing secrets into the project entries.
+func WithSealer(s *catalog.Sealer) Option { return func(o *options) { o.sealer = s } }
+
+// signingEntry is a project's signing rules with sealed secrets.
+func signingEntry(p catalog.ProjectRecord, sealer *catalog.Sealer) map[string]codecs.CatalogSigning {
+	if len(p.Secrets.Signing) == 0 {
+		return nil
+	}
+	out := map[string]codecs.CatalogSigning{}
+	for pl, sg := range p.Secrets.Signing {
+		cs := codecs.CatalogSigning{Enforce: sg.Enforce}
+		for _, k := range sg.Keys {
+			ck := codecs.CatalogSigningKey{KeyID: k.KeyID, Active: k.Active}
+			if sealer != nil && k.Secret != "" {
+				ck.Sealed = sealer.Seal(k.Secret, p.ID, k.KeyID)
+			}
+			cs.Keys = append(cs.Keys, ck)
+		}
+		out[string(pl)] = cs
+	}
+	return out
+}
+
 // Entries turns a snapshot into topic entries (key → entry), histories
-// trimmed to horizon. It carries no secret.
-func Entries(snapshot *catalog.Catalog, horizon, now time.Time) (map[string]codecs.CatalogEntry, error) {
+// trimmed to horizon. It carries no secret in the clear.
+func Entries(snapshot *catalog.Catalog, horizon, now time.Time, opts ...Option) (map[string]codecs.CatalogEntry, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	out := map[string]codecs.CatalogEntry{}
 	add := func(e codecs.CatalogEntry) {
 		e.PublishedAt = now.UTC()
@@ -73,7 +107,7 @@ func Entries(snapshot *catalog.Catalog, horizon, now time.Time) (map[string]code
 			return nil, fmt.Errorf("project %s: %w", p.ID, err)
 		}
 		add(codecs.CatalogEntry{Kind: codecs.CatalogKindProject, ID: p.ID, Version: p.Version,
-			Project: &codecs.CatalogProject{ID: p.ID, Name: p.Name, Settings: b}})
+			Project: &codecs.CatalogProject{ID: p.ID, Name: p.Name, Settings: b, Signing: signingEntry(p, o.sealer)}})
 		if p.Secrets.Token != "" {
 			add(codecs.CatalogEntry{Kind: codecs.CatalogKindToken, ID: catalog.HashSecret(p.Secrets.Token), Version: p.Version,
 				Secret: &codecs.CatalogSecret{ProjectID: p.ID, Kind: string(catalog.KindToken)}})
@@ -109,9 +143,9 @@ func Entries(snapshot *catalog.Catalog, horizon, now time.Time) (map[string]code
 // Publish writes snapshot to the catalog topic: see the package comment.
 // rotations are the replaced tokens and server keys (pgstore Rotations);
 // horizon is the replay horizon histories are trimmed to.
-func Publish(ctx context.Context, kafka stream.Kafka, snapshot *catalog.Catalog, rotations []catalog.Rotation, horizon time.Time) (Result, error) {
+func Publish(ctx context.Context, kafka stream.Kafka, snapshot *catalog.Catalog, rotations []catalog.Rotation, horizon time.Time, opts ...Option) (Result, error) {
 	var res Result
-	entries, err := Entries(snapshot, horizon, time.Now())
+	entries, err := Entries(snapshot, horizon, time.Now(), opts...)
 	if err != nil {
 		return res, fmt.Errorf("publish catalog: %w", err)
 	}

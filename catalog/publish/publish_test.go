@@ -152,8 +152,56 @@ func TestEntriesCarryNoSecrets(t *testing.T) {
 	}
 }
 
+// testSealer seals signing secrets in the entries under test.
+var testSealer, _ = catalog.NewSealer([]byte("0123456789abcdef0123456789abcdef"))
+
+// Signing secrets travel sealed: the entry opens to the catalog's secrets
+// with the catalog key, and carries enforce flags and key ids in clear.
+func TestEntriesSealSigningSecrets(t *testing.T) {
+	m := newMemory(t)
+	c, _ := m.snapshot(t)
+	entries, err := publish.Entries(c, horizon, time.Now(), publish.WithSealer(testSealer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, p := range c.Projects {
+		e := entries["project:"+p.ID].Project
+		for pl, sg := range p.Secrets.Signing {
+			got := e.Signing[string(pl)]
+			if got.Enforce != sg.Enforce || len(got.Keys) != len(sg.Keys) {
+				t.Fatalf("%s %s: %+v, want %+v", p.ID, pl, got, sg)
+			}
+			for i, k := range sg.Keys {
+				secret, err := testSealer.Open(got.Keys[i].Sealed, p.ID, k.KeyID)
+				if err != nil || secret != k.Secret || got.Keys[i].KeyID != k.KeyID || got.Keys[i].Active != k.Active {
+					t.Fatalf("%s %s key %s: %+v opens to %q (%v)", p.ID, pl, k.KeyID, got.Keys[i], secret, err)
+				}
+				checked++
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("the test catalog has no signing key")
+	}
+	// Without a catalog key, key ids and flags travel, secrets do not.
+	plain, _ := publish.Entries(c, horizon, time.Now())
+	for _, e := range plain {
+		if e.Project == nil {
+			continue
+		}
+		for _, sg := range e.Project.Signing {
+			for _, k := range sg.Keys {
+				if k.Sealed != "" || k.KeyID == "" {
+					t.Fatalf("unsealed entry: %+v", k)
+				}
+			}
+		}
+	}
+}
+
 func publishEntries(c *catalog.Catalog) (map[string][]byte, error) {
-	entries, err := publish.Entries(c, horizon, time.Now())
+	entries, err := publish.Entries(c, horizon, time.Now(), publish.WithSealer(testSealer))
 	if err != nil {
 		return nil, err
 	}

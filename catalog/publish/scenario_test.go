@@ -58,8 +58,10 @@ func secretsOf(t *testing.T, c *catalog.Catalog) []string {
 				out = append(out, v)
 			}
 		case map[string]any:
-			for _, x := range v {
-				walk(x)
+			for k, x := range v {
+				if k != "key_id" { // key ids travel in clear in request headers
+					walk(x)
+				}
 			}
 		case []any:
 			for _, x := range v {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hazelnut-mmp/hazelnut"
+	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/catalog/pgstore"
 	"github.com/hazelnut-mmp/hazelnut/catalog/publish"
 	"github.com/hazelnut-mmp/hazelnut/catalog/yamlcat"
@@ -151,7 +152,7 @@ func catalogSyncCommand(stdout io.Writer, lookup func(string) (string, bool)) *c
 			"if it is missing). Each entity is written with its dated history back to --horizon;\n" +
 			"entries whose version is not newer than the one on the topic are left alone (older\n" +
 			"ones are reported as stale), and rotated tokens and server keys are tombstoned.\n" +
-			"No secret and no third-party credential is published.",
+			"No third-party credential is published; SDK signing secrets only sealed with --catalog-key.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var errs []error
@@ -189,7 +190,19 @@ func catalogSyncCommand(stdout io.Writer, lookup func(string) (string, bool)) *c
 			if err != nil {
 				return err
 			}
-			res, err := publish.Publish(ctx, kafka, snapshot, rotations, time.Now().Add(-horizon))
+			var opts []publish.Option
+			if cfg.CatalogKey != "" {
+				key, _ := catalog.ParseCatalogKey(string(cfg.CatalogKey))
+				sealer, err := catalog.NewSealer(key)
+				if err != nil {
+					return configError{err}
+				}
+				opts = append(opts, publish.WithSealer(sealer))
+			} else if snapshotHasSigning(snapshot) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "catalog: no --catalog-key (%s): SDK signing secrets are not published; gateways refuse requests that need them\n",
+					config.EnvName("catalog-key"))
+			}
+			res, err := publish.Publish(ctx, kafka, snapshot, rotations, time.Now().Add(-horizon), opts...)
 			if err != nil {
 				return err
 			}
@@ -205,7 +218,7 @@ func catalogSyncCommand(stdout io.Writer, lookup func(string) (string, bool)) *c
 	pg.bind(cmd.Flags())
 	all := pflag.NewFlagSet("sync", pflag.ContinueOnError)
 	cfg.Bind(all)
-	for _, name := range kafkaFlags {
+	for _, name := range append(kafkaFlags, "catalog-key") {
 		cmd.Flags().AddFlag(all.Lookup(name))
 	}
 	cmd.Flags().Lookup("brokers").Usage = "Kafka bootstrap brokers, comma separated (required)"
@@ -234,4 +247,16 @@ func ensureCatalogTopic(cmd *cobra.Command, kafka stream.Kafka) error {
 		return nil
 	}
 	return err
+}
+
+// snapshotHasSigning reports whether any project has an SDK signing key.
+func snapshotHasSigning(c *catalog.Catalog) bool {
+	for _, p := range c.Projects {
+		for _, sg := range p.Secrets.Signing {
+			if len(sg.Keys) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hazelnut-mmp/hazelnut"
+	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/catalog/publish"
 	"github.com/hazelnut-mmp/hazelnut/catalog/yamlcat"
 	"github.com/hazelnut-mmp/hazelnut/internal/poll"
@@ -183,15 +184,28 @@ func TestGatewayServesTheCatalogTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := publish.Publish(context.Background(), kafka, cat, nil, time.Now().Add(-30*24*time.Hour)); err != nil {
+	const catalogKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	key, _ := catalog.ParseCatalogKey(catalogKey)
+	sealer, _ := catalog.NewSealer(key)
+	if _, err := publish.Publish(context.Background(), kafka, cat, nil, time.Now().Add(-30*24*time.Hour), publish.WithSealer(sealer)); err != nil {
 		t.Fatal(err)
 	}
 	cfg := testConfig(t, emb.Brokers())
 	cfg.DemoToken = ""
+	cfg.CatalogKey = catalogKey
 	n := startNode(t, cfg, roleGateway)
-	body := map[string]any{"token": "demo-client-token-0123456789", "platform": "IOS", "install_instance_id": "topic-1"}
+	body := map[string]any{"token": "demo-client-token-0123456789", "platform": "ANDROID", "install_instance_id": "topic-1"}
 	if code, out := n.post("/api/client/init", body); code != 202 {
 		t.Fatalf("init with a published token: %d %v", code, out)
+	}
+	// iOS signing is enforced: the sealed secret reached the gateway.
+	body["platform"] = "IOS"
+	if code, out := n.post("/api/client/init", body); code != 401 {
+		t.Fatalf("unsigned iOS init: %d %v", code, out)
+	}
+	signed := map[string]string{"sign-with": "7a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "key-id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c"}
+	if code, out := n.postWith("/api/client/init", body, signed); code != 202 {
+		t.Fatalf("signed iOS init: %d %v", code, out)
 	}
 	if code, _ := n.init("topic-2"); code != 401 {
 		t.Fatalf("an unpublished token: %d", code)

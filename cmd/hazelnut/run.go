@@ -146,6 +146,12 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 			// Production: projects come from the catalog topic; readiness
 			// waits for its view.
 			cv := &views.Catalog{}
+			if cfg.CatalogKey != "" {
+				key, _ := catalog.ParseCatalogKey(string(cfg.CatalogKey))
+				if cv.Sealer, err = catalog.NewSealer(key); err != nil {
+					return configError{err}
+				}
+			}
 			projects, cat = cv, cv
 			comps = append(comps, cv.Component(brokers, kafka.ViewOptions("catalog", viewTables, tableReplication)...))
 		} else {
@@ -169,7 +175,7 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 		if err != nil {
 			return configError{err}
 		}
-		gwOpts := []gateway.Option{gateway.WithClientIP(ips.IP)}
+		gwOpts := []gateway.Option{gateway.WithClientIP(ips.IP), gateway.WithSigningSkew(cfg.SigningSkew)}
 		if cfg.RateLimit > 0 {
 			gwOpts = append(gwOpts, gateway.WithRateLimit(newLimiter(cfg, metrics, log), ratelimit.PerSecond(cfg.RateLimit)))
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -78,6 +79,14 @@ type Config struct {
 	// Catalog is a YAML catalog file (docs/catalog.md) served instead of
 	// the demo project; empty means the demo project.
 	Catalog string
+	// CatalogKey seals SDK signing secrets on the catalog topic (catalog
+	// sync) and opens them (gateway): 32 bytes, hex or base64.
+	CatalogKey Secret
+	// SigningSkew bounds how far a signed request's timestamp may be from
+	// the gateway's clock.
+	SigningSkew time.Duration
+	// SpoolMaxBytes bounds the gateway's local spool for broker outages.
+	SpoolMaxBytes int64
 
 	LogLevel  string
 	LogFormat string
@@ -96,6 +105,8 @@ func Defaults() Config {
 		Linger:          5 * time.Millisecond,
 		AckTimeout:      5 * time.Second,
 		RateLimit:       25,
+		SigningSkew:     5 * time.Minute,
+		SpoolMaxBytes:   256 << 20,
 		Groups:          slices.Clone(Groups),
 		LogLevel:        "info",
 		LogFormat:       "console",
@@ -134,6 +145,9 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.Var(secretValue{&c.DemoToken}, "demo-token", "client token of the demo project (random when empty)")
 	fs.Var(secretValue{&c.DemoServerKey}, "demo-server-key", "server key of the demo project (random when empty)")
 	fs.StringVar(&c.Catalog, "catalog", c.Catalog, "YAML catalog file to serve instead of the demo project (docs/catalog.md)")
+	fs.Var(secretValue{&c.CatalogKey}, "catalog-key", "key sealing SDK signing secrets on the catalog topic: 32 bytes, hex or base64 (catalog sync and gateway)")
+	fs.DurationVar(&c.SigningSkew, "signing-skew", c.SigningSkew, "largest difference between a signed request's x-Timestamp and the gateway's clock")
+	fs.Int64Var(&c.SpoolMaxBytes, "spool-max-bytes", c.SpoolMaxBytes, "bound of the gateway's local spool used while the broker is out of reach")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "console or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "longest graceful stop")
@@ -213,6 +227,17 @@ func (c Config) Validate() error {
 	}
 	if _, err := sarama.ParseKafkaVersion(c.KafkaVersion); err != nil {
 		bad("kafka-version", "%q is not a Kafka version like 3.6.0", c.KafkaVersion)
+	}
+	if c.CatalogKey != "" {
+		if _, err := catalog.ParseCatalogKey(string(c.CatalogKey)); err != nil {
+			bad("catalog-key", "%v", err)
+		}
+	}
+	if c.SigningSkew < time.Second || c.SigningSkew > time.Hour {
+		bad("signing-skew", "%s is not between 1s and 1h", c.SigningSkew)
+	}
+	if c.SpoolMaxBytes < 1<<20 {
+		bad("spool-max-bytes", "%d is less than 1 MiB", c.SpoolMaxBytes)
 	}
 	if c.Partitions < 0 || c.Partitions > 1024 {
 		bad("kafka-partitions", "%d is not between 0 and 1024", c.Partitions)
@@ -297,6 +322,7 @@ func (c Config) Fields() []zap.Field {
 		zap.Duration("kafka_linger", c.Linger), zap.Strings("groups", c.Groups), zap.String("instance_id", c.InstanceID),
 		zap.Stringer("demo_token", c.DemoToken), zap.Stringer("demo_server_key", c.DemoServerKey),
 		zap.String("catalog", c.Catalog), zap.String("redis", c.RedisAddr), zap.Int("rate_limit", c.RateLimit),
+		zap.Stringer("catalog_key", c.CatalogKey), zap.Duration("signing_skew", c.SigningSkew), zap.Int64("spool_max_bytes", c.SpoolMaxBytes),
 	}
 }
 
