@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -104,8 +105,8 @@ func (f fields) boolean(name string) (bool, *problem) {
 	return false, badRequest("invalid_field", name, "field %s must be a boolean, not %s", name, kind(raw))
 }
 
-// number reads a numeric field (a number or a numeric string); ok is false
-// when it is absent or null.
+// number reads a numeric field (a finite number or a numeric string); ok
+// is false when it is absent or null.
 func (f fields) number(name string) (v float64, ok bool, p *problem) {
 	raw, present := f[name]
 	if !present || isNull(raw) {
@@ -123,8 +124,9 @@ func (f fields) number(name string) (v float64, ok bool, p *problem) {
 		return 0, false, badRequest("invalid_field", name, "field %s must be a number, not %s", name, kind(raw))
 	}
 	v, err := strconv.ParseFloat(strings.TrimSpace(t), 64)
-	if err != nil {
-		return 0, false, badRequest("invalid_field", name, "field %s must be a number, not %q", name, t)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		// ParseFloat reads "NaN" and "Inf", which JSON cannot carry on
+		return 0, false, badRequest("invalid_field", name, "field %s must be a finite number, not %q", name, t)
 	}
 	return v, true, nil
 }

@@ -29,8 +29,8 @@ type displayIDs interface {
 
 // linkCampaign resolves a link of the project: its host must be one of
 // the project's domains; the campaign is the one named by the `c` query
-// parameter or the first path segment (a display id), else the domain's
-// default campaign. ours reports whether the host is the project's.
+// parameter or the path (/c/{display_id} or /{display_id}), else the
+// domain's default campaign. ours reports whether the host is the project's.
 func (s *Server) linkCampaign(projectID string, u *url.URL, at time.Time) (id string, spec catalog.CampaignSpec, ours, found bool) {
 	if s.deps.Catalog == nil || u == nil {
 		return "", spec, false, false
@@ -45,7 +45,7 @@ func (s *Server) linkCampaign(projectID string, u *url.URL, at time.Time) (id st
 	}
 	display := u.Query().Get("c")
 	if display == "" {
-		display, _, _ = strings.Cut(strings.Trim(u.Path, "/"), "/")
+		display = displayIDOfPath(u.Path)
 	}
 	if d, can := s.deps.Catalog.(displayIDs); can && display != "" {
 		if cid, pid, sp, ok, err := d.CampaignByDisplayIDAt(display, at); err == nil && ok && pid == projectID {
@@ -58,6 +58,16 @@ func (s *Server) linkCampaign(projectID string, u *url.URL, at time.Time) (id st
 		}
 	}
 	return "", spec, true, false
+}
+
+// displayIDOfPath is the display id of a click link's path:
+// /c/{display_id} (docs/catalog.md) or, for short links, /{display_id}.
+func displayIDOfPath(path string) string {
+	first, rest, _ := strings.Cut(strings.Trim(path, "/"), "/")
+	if first == "c" && rest != "" {
+		first, _, _ = strings.Cut(rest, "/")
+	}
+	return first
 }
 
 // resolveDeeplink is handle-deeplink's answer: the campaign's deep link
