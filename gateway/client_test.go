@@ -99,11 +99,14 @@ func do(t *testing.T, h http.Handler, path, body string) (int, map[string]any) {
 	return w.Code, out
 }
 
+// fixtureDir holds the shared SDK request fixtures.
+var fixtureDir = filepath.Join("..", "..", "shared", "fixtures", "sdk")
+
 // fixture returns a body from the shared SDK fixtures with the token
 // replaced by the test project's.
 func fixture(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "shared", "fixtures", "sdk", name))
+	b, err := os.ReadFile(filepath.Join(fixtureDir, name))
 	if err != nil {
 		t.Fatalf("fixture: %v", err)
 	}
