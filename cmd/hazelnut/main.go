@@ -81,6 +81,7 @@ func newRoot(stdout io.Writer, lookup func(string) (string, bool)) *cobra.Comman
 		roleCommand("processor", "Run processor groups (--groups)", roleProcessor, stdout, lookup),
 		topicsCommand(stdout, lookup),
 		catalogCommand(stdout, lookup),
+		loadCommand(stdout),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
