@@ -28,6 +28,7 @@ import (
 	"github.com/hazelnut-mmp/hazelnut/gateway"
 	"github.com/hazelnut-mmp/hazelnut/gateway/clientip"
 	"github.com/hazelnut-mmp/hazelnut/gateway/ratelimit"
+	"github.com/hazelnut-mmp/hazelnut/gateway/spool"
 	"github.com/hazelnut-mmp/hazelnut/internal/admin"
 	"github.com/hazelnut-mmp/hazelnut/internal/config"
 	"github.com/hazelnut-mmp/hazelnut/processors/attribution"
@@ -119,7 +120,14 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 		if !topicsReady.Load() {
 			nr = append(nr, "topics")
 		}
-		return append(nr, sup.NotReady()...)
+		for _, name := range sup.NotReady() {
+			// A gateway keeps accepting into its spool while the broker
+			// is out of reach.
+			if name != "producer" {
+				nr = append(nr, name)
+			}
+		}
+		return nr
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -167,9 +175,19 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 
 		decisions := &views.Decisions{}
 		producer := stream.NewProducer()
+		// Accepted requests wait for the broker's acknowledgement up to
+		// --ack-timeout, then go to the spool, which publishes them in
+		// order once the broker is back.
+		sp, err := spool.Open(filepath.Join(cfg.Data, "spool"), producer, spool.WithMaxBytes(cfg.SpoolMaxBytes),
+			spool.WithSendTimeout(cfg.AckTimeout), spool.WithLogger(log.Named("spool")), spool.WithMeter(metrics.Meter("spool")))
+		if err != nil {
+			return fmt.Errorf("open spool: %w", err)
+		}
+		defer sp.Close()
 		comps = append(comps,
 			decisions.Component(brokers, kafka.ViewOptions("decisions", viewTables, tableReplication)...),
 			producer.Component("producer", kafka, "gateway"),
+			sp.Component("spool"),
 		)
 		ips, err := clientip.New(cfg.TrustedProxies)
 		if err != nil {
@@ -179,9 +197,9 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 		if cfg.RateLimit > 0 {
 			gwOpts = append(gwOpts, gateway.WithRateLimit(newLimiter(cfg, metrics, log), ratelimit.PerSecond(cfg.RateLimit)))
 		}
-		gw := gateway.New(gateway.Deps{Publisher: gateway.Direct{Sender: producer}, Decisions: decisions, Projects: projects,
+		gw := gateway.New(gateway.Deps{Publisher: sp, Decisions: decisions, Projects: projects,
 			Catalog: cat, NotReady: notReady},
-			append(gwOpts, gateway.WithLogger(log), gateway.WithMeter(metrics.Meter("gateway")), gateway.WithAckTimeout(cfg.AckTimeout))...)
+			append(gwOpts, gateway.WithLogger(log), gateway.WithMeter(metrics.Meter("gateway")), gateway.WithAckTimeout(cfg.AckTimeout+5*time.Second))...)
 		g.Go(func() error { return admin.Serve(gctx, httpLn, gw.Handler(), cfg.ShutdownTimeout) })
 		if grpcLn != nil {
 			g.Go(func() error { return serveGRPC(gctx, grpcLn, notReady) })
