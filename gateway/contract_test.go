@@ -46,6 +46,13 @@ const (
 // project with its own domain.
 func contractCatalog(t testing.TB, enforce ...catalog.Platform) *catalog.Catalog {
 	t.Helper()
+	return contractCatalogWith(t, nil, enforce...)
+}
+
+// contractCatalogWith is contractCatalog changed by edit before it is
+// built.
+func contractCatalogWith(t testing.TB, edit func(*catalog.Catalog), enforce ...catalog.Platform) *catalog.Catalog {
+	t.Helper()
 	num := func(v float64) *float64 { return &v }
 	signing := map[catalog.Platform]catalog.Signing{
 		catalog.IOS: {Keys: []catalog.SigningKey{
@@ -86,6 +93,9 @@ func contractCatalog(t testing.TB, enforce ...catalog.Platform) *catalog.Catalog
 			{Host: "other.example", Spec: catalog.Always(catalog.DomainSpec{ProjectID: "p2"})},
 		},
 	}
+	if edit != nil {
+		edit(c)
+	}
 	if err := c.Build(); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +104,10 @@ func contractCatalog(t testing.TB, enforce ...catalog.Platform) *catalog.Catalog
 
 // shortTokens are the catalog's tokens by the short names the test bodies
 // use (the catalog wants tokens of 16 characters or more).
-var shortTokens = map[string]string{cToken: "contract-client-token-0001", "tok2": "contract-client-token-0002"}
+// SDK_TOKEN, the shared fixtures' own, names the first project too (the
+// signed fixture cannot be rewritten).
+var shortTokens = map[string]string{cToken: "contract-client-token-0001", "SDK_TOKEN": "contract-client-token-0001",
+	"tok2": "contract-client-token-0002"}
 
 // shortTokenProjects resolves the short names to the catalog's tokens.
 type shortTokenProjects struct{ cat *catalog.Catalog }
