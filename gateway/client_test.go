@@ -268,27 +268,6 @@ func TestReadyz(t *testing.T) {
 	}
 }
 
-func FuzzInit(f *testing.F) {
-	f.Add(`{"token":"tok1","install_instance_id":"i1","device_data":{"a":1}}`)
-	f.Add(`{"token":"tok1","install_instance_id":null,"device_data":null}`)
-	f.Add(`{"token":["x"]}`)
-	f.Fuzz(func(t *testing.T, body string) {
-		_, h := newTestServer(t)
-		for _, p := range []string{"/api/client/init", "/api/client/attribution-data"} {
-			r := httptest.NewRequest(http.MethodPost, p, strings.NewReader(body))
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, r)
-			if w.Code >= 500 {
-				t.Fatalf("%s answered %d to %q", p, w.Code, body)
-			}
-			var out map[string]any
-			if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
-				t.Fatalf("%s: body is not a JSON object: %q", p, w.Body.String())
-			}
-		}
-	})
-}
-
 // failingProjects is a project source that is not available.
 type failingProjects struct{}
 

@@ -491,6 +491,12 @@ func contractRoutes(t *testing.T) []contractRoute {
 					t.Errorf("answer %s", r.raw)
 				}
 			})},
+			{"timestamp beyond any date is ignored", `{"token":"tok1","deeplink_url":"0","timestamp":1e20}`,
+				eventCheck(codecs.EventDeeplink, func(t *testing.T, ev codecs.Event, r reply) {
+					if ev.ClientTime != nil || r.data()["deeplink"] != "0" {
+						t.Errorf("event %+v answer %s", ev, r.raw)
+					}
+				})},
 			{"sdk-less meta_install_referrer", `{"token":"tok1","platform":"ANDROID","install_instance_id":"i-d","deeplink_url":"https://demo.example.link/",
 				"timestamp":1764080100000,"meta_install_referrer":{"install_referrer":"{}","source":"facebook","is_ct":1}}`,
 				eventCheck(codecs.EventDeeplink, func(t *testing.T, ev codecs.Event, r reply) {

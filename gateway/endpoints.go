@@ -333,7 +333,7 @@ func (s *Server) handleDeeplink(w http.ResponseWriter, c *call) {
 	if p == nil {
 		var ms float64
 		var ok bool
-		if ms, ok, p = c.f.number("timestamp"); ok && ms > 0 {
+		if ms, ok, p = c.f.number("timestamp"); ok && ms > 0 && ms <= maxClientMillis {
 			t := time.UnixMilli(int64(ms)).UTC()
 			ev.ClientTime = &t
 		}
@@ -355,6 +355,11 @@ func (s *Server) handleDeeplink(w http.ResponseWriter, c *call) {
 	target, ours := s.resolveDeeplink(c, ev.DeeplinkURL)
 	writeOK(w, http.StatusOK, "Deeplink handled", map[string]any{"deeplink": target, "is_linkrunner": ours, "processing": false})
 }
+
+// maxClientMillis is the last millisecond of year 9999: a client
+// timestamp beyond it is ignored (it does not fit an int64 of
+// milliseconds, nor a JSON time).
+const maxClientMillis = 253402300799999
 
 // answer writes p, or a 200 with msg and data.
 func (s *Server) answer(w http.ResponseWriter, p *problem, msg string, data any) {
