@@ -1042,3 +1042,28 @@ func filepathGlob(pattern string) ([]string, error) {
 	}
 	return names, nil
 }
+
+// A project's own client_rate_limit (catalog setting) replaces the
+// gateway's default.
+func TestContractProjectRateLimit(t *testing.T) {
+	cat := contractCatalogWith(t, func(c *catalog.Catalog) {
+		c.Projects[0].Settings.ClientRateLimit = catalog.Always(1)
+	})
+	clock := now
+	lim := ratelimit.NewLocal(ratelimit.WithClock(func() time.Time { return clock }))
+	m, h := newContractServer(t, cat, WithRateLimit(lim, ratelimit.PerSecond(100)))
+	if r := send(t, h, "/api/client/capture-event", minimal("capture-event")); r.code != 200 {
+		t.Fatalf("first: %d %s", r.code, r.raw)
+	}
+	r := send(t, h, "/api/client/capture-event", minimal("capture-event"))
+	checkRefused(t, r, 429, "rate_limited", "")
+	if r.hdr.Get("Retry-After") == "" || len(m.all()) != 1 {
+		t.Errorf("Retry-After %q, published %d", r.hdr.Get("Retry-After"), len(m.all()))
+	}
+	// The other project keeps the default.
+	for i := range 5 {
+		if r := send(t, h, "/api/client/capture-event", `{"token":"tok2","event_name":"e"}`); r.code != 200 {
+			t.Fatalf("other project, request %d: %d", i, r.code)
+		}
+	}
+}
