@@ -922,6 +922,7 @@ func TestContractBadInput(t *testing.T) {
 			{"event_data a number", `{"token":"tok1","amount":1,"event_data":5}`, 400, "invalid_field", "event_data"},
 			{"payment_id an object", `{"token":"tok1","amount":1,"payment_id":{}}`, 400, "invalid_field", "payment_id"},
 			{"type an array", `{"token":"tok1","amount":1,"type":[]}`, 400, "invalid_field", "type"},
+			{"type with a colon", `{"token":"tok1","amount":1,"type":"FIRST:X","payment_id":"p"}`, 400, "invalid_field", "type"},
 			{"data a string", `{"token":"tok1","amount":1,"data":"x"}`, 400, "invalid_field", "data"},
 		},
 		"remove-captured-payment": {

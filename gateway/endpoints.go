@@ -201,6 +201,10 @@ func (s *Server) capturePayment(w http.ResponseWriter, c *call) {
 			}
 		}
 	}
+	if p == nil && !enumName(pay.Type) {
+		// the type is part of the payment's key (project:TYPE:payment_id)
+		p = badRequest("invalid_field", "type", "type must be a name such as FIRST_PAYMENT, not %q", pay.Type)
+	}
 	if p == nil {
 		ev.Data, p = c.f.object("event_data")
 	}
@@ -360,6 +364,16 @@ func (s *Server) handleDeeplink(w http.ResponseWriter, c *call) {
 // timestamp beyond it is ignored (it does not fit an int64 of
 // milliseconds, nor a JSON time).
 const maxClientMillis = 253402300799999
+
+// enumName reports whether s is made of A–Z, 0–9 and _ only.
+func enumName(s string) bool {
+	for _, r := range s {
+		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '_' {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // answer writes p, or a 200 with msg and data.
 func (s *Server) answer(w http.ResponseWriter, p *problem, msg string, data any) {
