@@ -245,17 +245,15 @@ func BenchmarkProducer(b *testing.B) {
 	tune := func(fn func(*sarama.Config)) ProducerOption { return withSaramaTuning(fn) }
 	lingerOnly := tune(func(c *sarama.Config) { c.Producer.Flush.Messages = 0 })
 	noSnappy := func(c *sarama.Config) { c.Producer.Compression = sarama.CompressionNone }
+	chan1024 := func(c *sarama.Config) { c.ChannelBufferSize = 1024 }
 	variants := []variant{
 		{"linger/shards=1", []ProducerOption{WithProducerShards(1), lingerOnly}},
-		{"linger/shards=4", []ProducerOption{WithProducerShards(4), lingerOnly}},
-		{"bytes16k/shards=1", []ProducerOption{WithProducerShards(1), tune(func(c *sarama.Config) {
-			c.Producer.Flush.Messages, c.Producer.Flush.Bytes = 0, 16<<10
-		})}},
 		{"free/shards=1", []ProducerOption{WithProducerShards(1)}},
 		{"free/shards=2", []ProducerOption{WithProducerShards(2)}},
 		{"free/shards=4", []ProducerOption{WithProducerShards(4)}},
-		{"free/shards=4/nosnappy", []ProducerOption{WithProducerShards(4), tune(noSnappy)}},
-		{"free/shards=4/chan1024", []ProducerOption{WithProducerShards(4), tune(func(c *sarama.Config) { c.ChannelBufferSize = 1024 })}},
+		{"free/shards=1/nosnappy", []ProducerOption{WithProducerShards(1), tune(noSnappy)}},
+		{"free/shards=1/chan1024", []ProducerOption{WithProducerShards(1), tune(chan1024)}},
+		{"free/shards=4/chan1024", []ProducerOption{WithProducerShards(4), tune(chan1024)}},
 	}
 	for _, v := range variants {
 		for _, callers := range []int{16, 64, 256} {

@@ -28,7 +28,8 @@ import (
 // HAZELNUT_LOAD_DURATION (default 30s) and HAZELNUT_LOAD_WARMUP (default 5s)
 // set the periods, HAZELNUT_LOAD_CONNS the connection counts (default
 // 16,64,256), HAZELNUT_LOAD_SHARDS the producer shards of the decode+Send
-// handler (the publish path alone, for comparison).
+// handler (the publish path alone, for comparison), HAZELNUT_LOAD_ROUNDS
+// how many times the whole comparison is repeated (default 1).
 func TestLoadInit(t *testing.T) {
 	if os.Getenv("HAZELNUT_LOAD") != "1" {
 		t.Skip("set HAZELNUT_LOAD=1 to run the load comparison")
@@ -71,34 +72,42 @@ func TestLoadInit(t *testing.T) {
 	send := startSend(t, emb.Brokers())
 
 	type row struct{ bare, send, init loadgen.Result }
-	var rows []row
-	for _, c := range conns {
-		run := func(url string) loadgen.Result {
-			res, err := loadgen.Run(context.Background(), loadgen.Config{URL: url, Conns: c, BodyFunc: body,
-				Warmup: warmup, Duration: duration})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%s: %v", url, res)
-			return res
+	rounds := 1
+	if v := os.Getenv("HAZELNUT_LOAD_ROUNDS"); v != "" {
+		if rounds, err = strconv.Atoi(v); err != nil {
+			t.Fatalf("HAZELNUT_LOAD_ROUNDS: %v", err)
 		}
-		r := row{bare: run(bare + "/api/client/init")}
-		r.send = run(send + "/api/client/init")
-		r.init = run(gw.base + "/api/client/init")
-		rows = append(rows, r)
 	}
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "\n%d s measured after %d s warm-up\n", int(duration.Seconds()), int(warmup.Seconds()))
-	fmt.Fprintln(&sb, "| conns | bare req/s | bare p50 / p99 | decode+Send req/s | ratio | p50 / p99 | init req/s | init/bare | init p50 / p99 | init non-2xx, errors |")
-	fmt.Fprintln(&sb, "|---|---|---|---|---|---|---|---|---|---|")
-	for _, r := range rows {
-		fmt.Fprintf(&sb, "| %d | %.0f | %s / %s | %.0f | %.0f %% | %s / %s | %.0f | %.0f %% | %s / %s | %d, %d |\n", r.init.Conns,
-			r.bare.Rate(), msStr(r.bare.P50), msStr(r.bare.P99),
-			r.send.Rate(), 100*r.send.Rate()/r.bare.Rate(), msStr(r.send.P50), msStr(r.send.P99),
-			r.init.Rate(), 100*r.init.Rate()/r.bare.Rate(), msStr(r.init.P50), msStr(r.init.P99),
-			r.init.Non2xx()+r.send.Non2xx(), r.init.Errors+r.send.Errors)
+	for round := 1; round <= rounds; round++ {
+		var rows []row
+		for _, c := range conns {
+			run := func(url string) loadgen.Result {
+				res, err := loadgen.Run(context.Background(), loadgen.Config{URL: url, Conns: c, BodyFunc: body,
+					Warmup: warmup, Duration: duration})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%s: %v", url, res)
+				return res
+			}
+			r := row{bare: run(bare + "/api/client/init")}
+			r.send = run(send + "/api/client/init")
+			r.init = run(gw.base + "/api/client/init")
+			rows = append(rows, r)
+		}
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "\nround %d of %d: %s measured after %s warm-up\n", round, rounds, duration, warmup)
+		fmt.Fprintln(&sb, "| conns | bare req/s | bare p50 / p99 | decode+Send req/s | ratio | p50 / p99 | init req/s | init/bare | init p50 / p99 | init non-2xx, errors |")
+		fmt.Fprintln(&sb, "|---|---|---|---|---|---|---|---|---|---|")
+		for _, r := range rows {
+			fmt.Fprintf(&sb, "| %d | %.0f | %s / %s | %.0f | %.0f %% | %s / %s | %.0f | %.0f %% | %s / %s | %d, %d |\n", r.init.Conns,
+				r.bare.Rate(), msStr(r.bare.P50), msStr(r.bare.P99),
+				r.send.Rate(), 100*r.send.Rate()/r.bare.Rate(), msStr(r.send.P50), msStr(r.send.P99),
+				r.init.Rate(), 100*r.init.Rate()/r.bare.Rate(), msStr(r.init.P50), msStr(r.init.P99),
+				r.init.Non2xx()+r.send.Non2xx(), r.init.Errors+r.send.Errors)
+		}
+		t.Log(sb.String())
 	}
-	t.Log(sb.String())
 }
 
 // startBare serves a handler that decodes the JSON body and answers 202
