@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -153,12 +154,22 @@ func signingPlatform(platform string) (catalog.Platform, bool) {
 // rules of every platform. Projects that do not enforce accept every
 // request and the outcome is only counted.
 func (s *Server) verify(r *http.Request, body []byte, proj catalog.Project, platform string) *problem {
+	// The keys that may sign: the request's platform's; for a request
+	// naming no platform, those of the platforms that enforce (all when
+	// none does). A key of another platform never signs, so an app's key
+	// cannot stand in for a platform whose signing is enforced.
+	var platforms []catalog.Platform
 	enforced := false
 	if pl, known := signingPlatform(platform); known {
-		enforced = proj.Signing[pl].Enforce
+		platforms, enforced = []catalog.Platform{pl}, proj.Signing[pl].Enforce
 	} else {
-		for _, sg := range proj.Signing {
-			enforced = enforced || sg.Enforce
+		for pl, sg := range proj.Signing {
+			if sg.Enforce {
+				platforms, enforced = append(platforms, pl), true
+			}
+		}
+		if !enforced {
+			platforms = catalog.Platforms
 		}
 	}
 	signed := r.Header.Get(signing.HeaderSignature) != "" || r.Header.Get(signing.HeaderKeyID) != "" || r.Header.Get(signing.HeaderTimestamp) != ""
@@ -166,8 +177,8 @@ func (s *Server) verify(r *http.Request, body []byte, proj catalog.Project, plat
 		return nil
 	}
 	v := signing.Verifier{Now: s.now, Skew: s.skew, Secret: func(keyID string) (string, bool) {
-		for _, sg := range proj.Signing {
-			for _, k := range sg.Keys {
+		for _, pl := range platforms {
+			for _, k := range proj.Signing[pl].Keys {
 				if k.Active && k.KeyID == keyID && k.Secret != "" {
 					return k.Secret, true
 				}
@@ -180,7 +191,7 @@ func (s *Server) verify(r *http.Request, body []byte, proj catalog.Project, plat
 	if err != nil {
 		result = "invalid"
 	}
-	s.signatures.Add(r.Context(), 1, withAttrs("result", result, "enforced", fmt.Sprint(enforced)))
+	s.signatures.Add(r.Context(), 1, withAttrs("result", result, "enforced", strconv.FormatBool(enforced)))
 	if err == nil || !enforced {
 		return nil
 	}

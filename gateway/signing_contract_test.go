@@ -229,6 +229,8 @@ func TestSigningEnforcedThroughRouter(t *testing.T) {
 		{"unknown key id", iosBody, signedAt("nope", cIOSSecret, ms, iosBody), nil, 401},
 		{"inactive key id", iosBody, signedAt("ios-retired", "retired-secret", ms, iosBody), nil, 401},
 		{"key id missing", iosBody, []string{"x-Timestamp", strconv.FormatInt(ms, 10), "x-Signature", hmacSign(cIOSSecret, ms, []byte(iosBody))}, nil, 401},
+		{"iOS signed with the Android key", iosBody, signedAt(cAndKey, cAndSecret, ms, iosBody), nil, 401},
+		{"no platform, signed with the Android key", ios(""), signedAt(cAndKey, cAndSecret, ms, ios("")), nil, 401},
 		{"no platform, unsigned", ios(""), nil, nil, 401},
 		{"no platform, signed", ios(""), signedAt(cIOSKey, cIOSSecret, ms, ios("")), nil, 200},
 		{"unknown platform, unsigned", ios(`,"platform":"WEB"`), nil, nil, 401},
