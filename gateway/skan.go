@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"go.uber.org/zap"
-
-	"github.com/hazelnut-mmp/hazelnut/catalog"
 )
 
 // addSKAN adds SKAdNetwork conversion values to an answer (contract §4),
@@ -23,26 +21,25 @@ func (s *Server) addSKAN(out map[string]any, c *call, event string, revenue *flo
 	if !ok {
 		return
 	}
-	best := -1
-	var coarse catalog.Coarse
-	for _, r := range eff.SKAN.Rules {
-		if r.Event != "" && r.Event != event {
-			continue
-		}
-		if r.MinRevenue != nil || r.MaxRevenue != nil {
-			if revenue == nil || (r.MinRevenue != nil && *revenue < *r.MinRevenue) || (r.MaxRevenue != nil && *revenue >= *r.MaxRevenue) {
-				continue
+	rules, rev := eff.SKAN, 0.0
+	if revenue != nil {
+		rev = *revenue
+	} else {
+		// an event without an amount matches only rules without a
+		// revenue range
+		rules.Rules = nil
+		for _, r := range eff.SKAN.Rules {
+			if r.MinRevenue == nil && r.MaxRevenue == nil {
+				rules.Rules = append(rules.Rules, r)
 			}
 		}
-		if r.Fine > best {
-			best, coarse = r.Fine, r.Coarse
-		}
 	}
-	if best < 0 {
+	best, ok := rules.Match(event, rev)
+	if !ok {
 		return
 	}
-	out["fine_conversion_value"] = best
-	out["coarse_conversion_value"] = string(coarse)
+	out["fine_conversion_value"] = best.Fine
+	out["coarse_conversion_value"] = string(best.Coarse)
 	lock := eff.SKAN.LockWindow > 0 && sinceInstall != nil && *sinceInstall >= eff.SKAN.LockWindow.D().Seconds()
 	out["lock_postback"] = lock
 }
