@@ -245,9 +245,20 @@ type Click struct {
 	Platform  string `json:"platform,omitempty"`
 	ClientIP  string `json:"client_ip,omitempty"`
 	UserAgent string `json:"user_agent,omitempty"`
+	// Geo is where ClientIP is, when a GeoIP database is configured.
+	Geo Geo `json:"geo,omitzero"`
 	// Params are the click ids and UTM parameters found (gclid, fbclid,
 	// utm_source, ...).
 	Params     map[string]string `json:"params,omitempty"`
 	RequestID  string            `json:"request_id"`
 	ReceivedAt time.Time         `json:"received_at"`
+}
+
+// Geo is the location of an IP address (ISO 3166-1 alpha-2 country, the
+// first subdivision's ISO code and name, the city's English name).
+type Geo struct {
+	Country    string `json:"country,omitempty"`
+	Region     string `json:"region,omitempty"`
+	RegionName string `json:"region_name,omitempty"`
+	City       string `json:"city,omitempty"`
 }

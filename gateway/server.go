@@ -49,7 +49,19 @@ type Projects interface {
 	ProjectByToken(token string) (catalog.Project, bool)
 }
 
-// Deps are the parts the gateway needs; all but Catalog are required.
+// Enqueuer appends a record to a durable spool and returns once it is on
+// disk; the spool publishes it later (click links never wait for Kafka).
+type Enqueuer interface {
+	Enqueue(ctx context.Context, rec stream.Record) error
+}
+
+// Geo locates an IP address; the zero value when unknown.
+type Geo interface {
+	Lookup(ip string) codecs.Geo
+}
+
+// Deps are the parts the gateway needs; all but Catalog, Clicks and Geo
+// are required.
 type Deps struct {
 	Publisher Publisher
 	Decisions DecisionReader
@@ -58,6 +70,11 @@ type Deps struct {
 	// values are answered, no deep link is resolved and page views are
 	// refused.
 	Catalog Catalog
+	// Clicks holds recorded clicks durably before a redirect is answered;
+	// nil publishes them through Publisher.
+	Clicks Enqueuer
+	// Geo adds country, region and city to clicks; nil leaves them empty.
+	Geo Geo
 	// NotReady lists what keeps the process from serving (empty = ready).
 	NotReady func() []string
 }
