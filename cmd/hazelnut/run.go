@@ -184,7 +184,18 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 			return fmt.Errorf("open spool: %w", err)
 		}
 		defer sp.Close()
+		// Clicks are always written to their own spool (one fsync shared
+		// by concurrent redirects) and published from there: a redirect
+		// never waits for the broker, and the request spool above stays
+		// empty while the broker is up.
+		clickSpool, err := spool.Open(filepath.Join(cfg.Data, "spool-clicks"), producer, spool.WithMaxBytes(cfg.SpoolMaxBytes),
+			spool.WithSendTimeout(cfg.AckTimeout), spool.WithLogger(log.Named("spool-clicks")), spool.WithMeter(metrics.Meter("spool-clicks")))
+		if err != nil {
+			return fmt.Errorf("open click spool: %w", err)
+		}
+		defer clickSpool.Close()
 		comps = append(comps,
+			clickSpool.Component("spool-clicks"),
 			decisions.Component(brokers, kafka.ViewOptions("decisions", viewTables, tableReplication)...),
 			producer.Component("producer", kafka, "gateway"),
 			sp.Component("spool"),
@@ -197,7 +208,7 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 		if cfg.RateLimit > 0 {
 			gwOpts = append(gwOpts, gateway.WithRateLimit(newLimiter(cfg, metrics, log), ratelimit.PerSecond(cfg.RateLimit)))
 		}
-		gw := gateway.New(gateway.Deps{Publisher: sp, Decisions: decisions, Projects: projects,
+		gw := gateway.New(gateway.Deps{Publisher: sp, Clicks: clickSpool, Decisions: decisions, Projects: projects,
 			Catalog: cat, NotReady: notReady},
 			append(gwOpts, gateway.WithLogger(log), gateway.WithMeter(metrics.Meter("gateway")), gateway.WithAckTimeout(cfg.AckTimeout+5*time.Second))...)
 		g.Go(func() error { return admin.Serve(gctx, httpLn, gw.Handler(), cfg.ShutdownTimeout) })
