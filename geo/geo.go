@@ -5,6 +5,7 @@ package geo
 
 import (
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"sync/atomic"
 
@@ -23,6 +24,9 @@ type DB struct {
 func Open(path string) (*DB, error) {
 	r, err := maxminddb.Open(path)
 	if err != nil {
+		if _, ok := err.(*fs.PathError); ok { // already names the file
+			return nil, fmt.Errorf("geoip database: %w", err)
+		}
 		return nil, fmt.Errorf("geoip database %s: %w", path, err)
 	}
 	if r.Metadata.IPVersion != 4 && r.Metadata.IPVersion != 6 {

@@ -114,7 +114,7 @@ func TestOpenErrors(t *testing.T) {
 				_ = db.Close()
 				t.Fatalf("Open(%s) succeeded", tc.path)
 			}
-			if !strings.Contains(err.Error(), "geoip database "+tc.path+": ") {
+			if msg := err.Error(); !strings.HasPrefix(msg, "geoip database") || !strings.Contains(msg, tc.path+": ") {
 				t.Errorf("error %q does not name the file", err)
 			}
 		})
