@@ -29,6 +29,7 @@ import (
 	"github.com/hazelnut-mmp/hazelnut/gateway/clientip"
 	"github.com/hazelnut-mmp/hazelnut/gateway/ratelimit"
 	"github.com/hazelnut-mmp/hazelnut/gateway/spool"
+	"github.com/hazelnut-mmp/hazelnut/geo"
 	"github.com/hazelnut-mmp/hazelnut/internal/admin"
 	"github.com/hazelnut-mmp/hazelnut/internal/config"
 	"github.com/hazelnut-mmp/hazelnut/processors/attribution"
@@ -204,12 +205,22 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 		if err != nil {
 			return configError{err}
 		}
+		var geoDB gateway.Geo
+		if cfg.GeoIPDB != "" {
+			db, err := geo.Open(cfg.GeoIPDB)
+			if err != nil {
+				return configError{fmt.Errorf("--geoip-db (%s): %v", config.EnvName("geoip-db"), err)}
+			}
+			defer db.Close()
+			geoDB = db
+			log.Info("geoip database opened", zap.String("path", cfg.GeoIPDB), zap.String("type", db.DatabaseType()))
+		}
 		gwOpts := []gateway.Option{gateway.WithClientIP(ips.IP), gateway.WithSigningSkew(cfg.SigningSkew)}
 		if cfg.RateLimit > 0 {
 			gwOpts = append(gwOpts, gateway.WithRateLimit(newLimiter(cfg, metrics, log), ratelimit.PerSecond(cfg.RateLimit)))
 		}
 		gw := gateway.New(gateway.Deps{Publisher: sp, Clicks: clickSpool, Decisions: decisions, Projects: projects,
-			Catalog: cat, NotReady: notReady},
+			Catalog: cat, Geo: geoDB, NotReady: notReady},
 			append(gwOpts, gateway.WithLogger(log), gateway.WithMeter(metrics.Meter("gateway")), gateway.WithAckTimeout(cfg.AckTimeout+5*time.Second))...)
 		g.Go(func() error { return admin.Serve(gctx, httpLn, gw.Handler(), cfg.ShutdownTimeout) })
 		if grpcLn != nil {

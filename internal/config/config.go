@@ -87,6 +87,9 @@ type Config struct {
 	SigningSkew time.Duration
 	// SpoolMaxBytes bounds the gateway's local spool for broker outages.
 	SpoolMaxBytes int64
+	// GeoIPDB is a MaxMind-format MMDB file (GeoLite2-City or GeoIP2-City)
+	// locating clicks by client address; empty leaves geo fields empty.
+	GeoIPDB string
 
 	LogLevel  string
 	LogFormat string
@@ -148,6 +151,7 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.Var(secretValue{&c.CatalogKey}, "catalog-key", "key sealing SDK signing secrets on the catalog topic: 32 bytes, hex or base64 (catalog sync and gateway)")
 	fs.DurationVar(&c.SigningSkew, "signing-skew", c.SigningSkew, "largest difference between a signed request's x-Timestamp and the gateway's clock")
 	fs.Int64Var(&c.SpoolMaxBytes, "spool-max-bytes", c.SpoolMaxBytes, "bound of the gateway's local spool used while the broker is out of reach")
+	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format MMDB file (GeoLite2-City or GeoIP2-City) locating clicks by client address (empty: no geo)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "console or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "longest graceful stop")
@@ -323,6 +327,7 @@ func (c Config) Fields() []zap.Field {
 		zap.Stringer("demo_token", c.DemoToken), zap.Stringer("demo_server_key", c.DemoServerKey),
 		zap.String("catalog", c.Catalog), zap.String("redis", c.RedisAddr), zap.Int("rate_limit", c.RateLimit),
 		zap.Stringer("catalog_key", c.CatalogKey), zap.Duration("signing_skew", c.SigningSkew), zap.Int64("spool_max_bytes", c.SpoolMaxBytes),
+		zap.String("geoip_db", c.GeoIPDB),
 	}
 }
 
