@@ -49,7 +49,8 @@ type ProjectRecord struct {
 
 // Project is the gateway's view of the record.
 func (p ProjectRecord) Project() Project {
-	return Project{ID: p.ID, Name: p.Name, Token: p.Secrets.Token, ServerKey: p.Secrets.ServerKey, Signing: p.Secrets.Signing}
+	return Project{ID: p.ID, Name: p.Name, Token: p.Secrets.Token, ServerKey: p.Secrets.ServerKey, Signing: p.Secrets.Signing,
+		WebKeys: p.Secrets.WebCollector.Keys}
 }
 
 // Secrets are a project's credentials: its own (token, server key, SDK
@@ -62,6 +63,8 @@ type Secrets struct {
 	ServerKey string `json:"server_key" yaml:"server_key"`
 	// Signing holds the SDK request-signing keys per platform.
 	Signing map[Platform]Signing `json:"sdk_signing,omitempty" yaml:"sdk_signing"`
+	// WebCollector holds the keys that open the web SDK's sealed bodies.
+	WebCollector WebCollector `json:"web_collector,omitzero" yaml:"web_collector"`
 	// MetaInstallReferrerKey decrypts Meta's install referrer (hex, 32 bytes).
 	MetaInstallReferrerKey string `json:"meta_install_referrer_key,omitempty" yaml:"meta_install_referrer_key"`
 	// Webhook receives the project's events, signed with its secret.
@@ -83,6 +86,27 @@ type SigningKey struct {
 	Secret string `json:"secret" yaml:"secret"`
 	Active bool   `json:"active" yaml:"active"`
 }
+
+// WebCollector is the web collector's decryption keys (sdk-contract §6:
+// the web SDK may seal its body for a key id and public key). Key ids are
+// unique across all projects: an envelope names only its key id, and the
+// gateway finds the project by it.
+type WebCollector struct {
+	Keys []WebKey `json:"keys,omitempty" yaml:"keys"`
+}
+
+// WebKey is one web collector key: a P-256 private key, its 32-byte
+// scalar in base64url (the page configures the matching public key).
+// Only active keys open envelopes.
+type WebKey struct {
+	KeyID      string `json:"key_id" yaml:"key_id"`
+	PrivateKey string `json:"private_key" yaml:"private_key"`
+	Active     bool   `json:"active" yaml:"active"`
+}
+
+// WebKeySealID is the key id a web collector key is sealed for in the
+// catalog topic (catalog.Sealer), apart from SDK signing key ids.
+func WebKeySealID(keyID string) string { return "web:" + keyID }
 
 // Webhook is a customer webhook.
 type Webhook struct {

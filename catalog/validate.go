@@ -1,6 +1,8 @@
 package catalog
 
 import (
+	"crypto/ecdh"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -156,6 +158,22 @@ func (s Secrets) Validate() error {
 		}
 		if sg.Enforce && active == 0 {
 			v.add(f+".enforce", "needs at least one active key")
+		}
+	}
+	ids := map[string]bool{}
+	for i, k := range s.WebCollector.Keys {
+		kf := fmt.Sprintf("web_collector.keys[%d]", i)
+		switch {
+		case k.KeyID == "":
+			v.add(kf+".key_id", "is required")
+		case len(k.KeyID) > 128 || strings.ContainsAny(k.KeyID, " \t\r\n"):
+			v.add(kf+".key_id", "must be at most 128 characters without white space")
+		case ids[k.KeyID]:
+			v.add(kf+".key_id", "%q is listed twice", k.KeyID)
+		}
+		ids[k.KeyID] = true
+		if err := checkWebPrivateKey(k.PrivateKey); err != nil {
+			v.add(kf+".private_key", "%v", err)
 		}
 	}
 	if k := s.MetaInstallReferrerKey; k != "" {
@@ -423,4 +441,27 @@ func dedup(err error) error {
 		}
 	}
 	return errors.Join(out...)
+}
+
+// checkWebPrivateKey checks a web collector private key: a P-256 scalar,
+// 32 bytes in base64url (standard base64 is accepted too).
+func checkWebPrivateKey(s string) error {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return errors.New("is required")
+	}
+	for _, enc := range []*base64.Encoding{base64.RawURLEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.StdEncoding} {
+		b, err := enc.DecodeString(s)
+		if err != nil {
+			continue
+		}
+		if len(b) != 32 {
+			return fmt.Errorf("is %d bytes; must be a 32-byte P-256 scalar in base64url", len(b))
+		}
+		if _, err := ecdh.P256().NewPrivateKey(b); err != nil {
+			return errors.New("is not a valid P-256 private key")
+		}
+		return nil
+	}
+	return errors.New("must be a 32-byte P-256 scalar in base64url")
 }

@@ -85,6 +85,9 @@ const (
 	CatalogKindDomain   = "domain"
 	CatalogKindToken    = "token"
 	CatalogKindAPIKey   = "apikey"
+	// CatalogKindWebKey entries are keyed by a web collector key id (not
+	// secret) and say which project holds the key.
+	CatalogKindWebKey = "webkey"
 )
 
 // CatalogEntry is one value of the compacted topic `catalog`, keyed
@@ -126,6 +129,18 @@ type CatalogProject struct {
 	// secrets sealed with the catalog key (catalog.Sealer); absent when the
 	// project has none.
 	Signing map[string]CatalogSigning `json:"sdk_signing,omitempty"`
+	// WebKeys are the web collector's keys, their private keys sealed
+	// with the catalog key for (project, "web:"+key id); absent when the
+	// project has none.
+	WebKeys []CatalogWebKey `json:"web_collector,omitempty"`
+}
+
+// CatalogWebKey is a web collector key id and its sealed private key
+// (empty when the writer had no catalog key).
+type CatalogWebKey struct {
+	KeyID  string `json:"key_id"`
+	Active bool   `json:"active"`
+	Sealed string `json:"sealed,omitempty"`
 }
 
 // CatalogSigning is one platform's signing rule and keys.
@@ -158,10 +173,11 @@ type CatalogDomain struct {
 	Spec json.RawMessage `json:"spec"`
 }
 
-// CatalogSecret says whose credential a token or apikey entry is.
+// CatalogSecret says whose credential a token, apikey or webkey entry
+// is.
 type CatalogSecret struct {
 	ProjectID string `json:"project_id"`
-	// Kind is "token" or "server_key".
+	// Kind is "token", "server_key" or "web_key".
 	Kind string `json:"kind"`
 }
 
@@ -177,12 +193,16 @@ const (
 	EventDeeplink          = "deeplink"           // handle-deeplink
 	EventCustomerUserID    = "customer_user_id"   // customer-user-id
 	EventDeeplinkTriggered = "deeplink_triggered" // legacy deeplink-triggered
+	EventWebPageView       = "web_page_view"      // web collector page_view
+	EventWebCustom         = "web_custom"         // web collector custom
+	EventWebIdentify       = "web_identify"       // web collector identify
 )
 
 // Event is one client API call other than init, as accepted by the
 // gateway. It travels on topic `events` keyed project:install_instance_id,
 // except payments with a payment_id, which go to `payment-keys` keyed
-// project:type:payment_id so the first of them wins.
+// project:type:payment_id so the first of them wins. Web collector events
+// are keyed project:web:visitor_id and their InstallID is web:visitor_id.
 type Event struct {
 	// RequestID is the gateway's id of the request; with ReceivedAt it
 	// orders events and deduplicates a request published twice.
@@ -218,6 +238,20 @@ type Event struct {
 	ClientIP  string          `json:"client_ip,omitempty"`
 	UserAgent string          `json:"user_agent,omitempty"`
 	// ReceivedAt is the gateway's clock when it accepted the request.
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// UserLink ties a customer user id to an install or a web visitor, on
+// topic `user-links` keyed project:user_id.
+type UserLink struct {
+	ProjectID string `json:"project_id"`
+	UserID    string `json:"user_id"`
+	// InstallID is set for an app install, VisitorID for a web visitor.
+	InstallID string `json:"install_instance_id,omitempty"`
+	VisitorID string `json:"visitor_id,omitempty"`
+	// Source says where the link was made: "web" (web collector identify).
+	Source     string    `json:"source"`
+	RequestID  string    `json:"request_id"`
 	ReceivedAt time.Time `json:"received_at"`
 }
 

@@ -22,8 +22,9 @@ const CatalogTopic = "catalog"
 // even after compaction. Entries are decoded per call. Safe for concurrent
 // use; lookups return stream.ErrNotReady while the view recovers.
 type Catalog struct {
-	// Sealer opens the sealed SDK signing secrets of project entries; nil
-	// leaves them closed, so requests that need a key are refused.
+	// Sealer opens the sealed SDK signing secrets and web collector keys
+	// of project entries; nil leaves them closed, so requests that need a
+	// key are refused.
 	Sealer *catalog.Sealer
 	holder stream.ViewHolder
 }
@@ -91,7 +92,50 @@ func (c *Catalog) projectBySecret(kind, secret string) (catalog.Project, bool, e
 	if err != nil || p == nil || p.Project == nil {
 		return catalog.Project{}, false, err
 	}
-	return catalog.Project{ID: p.Project.ID, Name: p.Project.Name, Signing: c.signing(p.Project)}, true, nil
+	return catalog.Project{ID: p.Project.ID, Name: p.Project.Name, Signing: c.signing(p.Project), WebKeys: c.webKeys(p.Project)}, true, nil
+}
+
+// ProjectByWebKey returns the project holding the web collector key kid.
+func (c *Catalog) ProjectByWebKey(kid string) (catalog.Project, bool) {
+	p, ok, _ := c.LookupWebKey(kid)
+	return p, ok
+}
+
+// LookupWebKey is ProjectByWebKey with the error (stream.ErrNotReady
+// while the view recovers). A key id whose entry names a project that no
+// longer lists it is (zero, false, nil).
+func (c *Catalog) LookupWebKey(kid string) (catalog.Project, bool, error) {
+	if kid == "" {
+		return catalog.Project{}, false, nil
+	}
+	e, err := c.entry(codecs.CatalogKindWebKey, kid)
+	if err != nil || e == nil || e.Secret == nil {
+		return catalog.Project{}, false, err
+	}
+	p, err := c.entry(codecs.CatalogKindProject, e.Secret.ProjectID)
+	if err != nil || p == nil || p.Project == nil {
+		return catalog.Project{}, false, err
+	}
+	for _, k := range p.Project.WebKeys {
+		if k.KeyID == kid {
+			return catalog.Project{ID: p.Project.ID, Name: p.Project.Name, Signing: c.signing(p.Project), WebKeys: c.webKeys(p.Project)}, true, nil
+		}
+	}
+	return catalog.Project{}, false, nil
+}
+
+// webKeys opens a project entry's web collector keys; a key that does not
+// open keeps its id without a private key.
+func (c *Catalog) webKeys(p *codecs.CatalogProject) []catalog.WebKey {
+	var out []catalog.WebKey
+	for _, k := range p.WebKeys {
+		key := catalog.WebKey{KeyID: k.KeyID, Active: k.Active}
+		if c.Sealer != nil && k.Sealed != "" {
+			key.PrivateKey, _ = c.Sealer.Open(k.Sealed, p.ID, catalog.WebKeySealID(k.KeyID))
+		}
+		out = append(out, key)
+	}
+	return out
 }
 
 // signing opens a project entry's signing keys; a key whose secret does

@@ -10,8 +10,11 @@
 // are tombstoned, and nothing else ever is. No third-party credential
 // (analytics tools, Meta's referrer key, network accounts, webhooks) is
 // ever written. SDK signing secrets, which gateways need to verify
-// requests, are written only sealed with the catalog key (WithSealer);
-// without one, only each platform's enforce flag and key ids are.
+// requests, and web collector private keys, which open sealed web bodies,
+// are written only sealed with the catalog key (WithSealer); without one,
+// only each platform's enforce flag and the key ids are. Each web
+// collector key id also gets an entry webkey:<key id> naming its project
+// (key ids are unique across projects).
 package publish
 
 import (
@@ -87,6 +90,20 @@ func signingEntry(p catalog.ProjectRecord, sealer *catalog.Sealer) map[string]co
 	return out
 }
 
+// webKeysEntry is a project's web collector keys with sealed private
+// keys, bound to (project, "web:"+key id).
+func webKeysEntry(p catalog.ProjectRecord, sealer *catalog.Sealer) []codecs.CatalogWebKey {
+	var out []codecs.CatalogWebKey
+	for _, k := range p.Secrets.WebCollector.Keys {
+		ck := codecs.CatalogWebKey{KeyID: k.KeyID, Active: k.Active}
+		if sealer != nil && k.PrivateKey != "" {
+			ck.Sealed = sealer.Seal(k.PrivateKey, p.ID, catalog.WebKeySealID(k.KeyID))
+		}
+		out = append(out, ck)
+	}
+	return out
+}
+
 // Entries turns a snapshot into topic entries (key → entry), histories
 // trimmed to horizon. It carries no secret in the clear.
 func Entries(snapshot *catalog.Catalog, horizon, now time.Time, opts ...Option) (map[string]codecs.CatalogEntry, error) {
@@ -107,7 +124,12 @@ func Entries(snapshot *catalog.Catalog, horizon, now time.Time, opts ...Option) 
 			return nil, fmt.Errorf("project %s: %w", p.ID, err)
 		}
 		add(codecs.CatalogEntry{Kind: codecs.CatalogKindProject, ID: p.ID, Version: p.Version,
-			Project: &codecs.CatalogProject{ID: p.ID, Name: p.Name, Settings: b, Signing: signingEntry(p, o.sealer)}})
+			Project: &codecs.CatalogProject{ID: p.ID, Name: p.Name, Settings: b, Signing: signingEntry(p, o.sealer),
+				WebKeys: webKeysEntry(p, o.sealer)}})
+		for _, k := range p.Secrets.WebCollector.Keys {
+			add(codecs.CatalogEntry{Kind: codecs.CatalogKindWebKey, ID: k.KeyID, Version: p.Version,
+				Secret: &codecs.CatalogSecret{ProjectID: p.ID, Kind: "web_key"}})
+		}
 		if p.Secrets.Token != "" {
 			add(codecs.CatalogEntry{Kind: codecs.CatalogKindToken, ID: catalog.HashSecret(p.Secrets.Token), Version: p.Version,
 				Secret: &codecs.CatalogSecret{ProjectID: p.ID, Kind: string(catalog.KindToken)}})

@@ -140,7 +140,7 @@ func TestEntriesCarryNoSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 1+2+2+1 {
+	if len(entries) != 1+2+2+1+1 { // project, token+apikey, campaigns, domain, web key
 		t.Fatalf("%d entries", len(entries))
 	}
 	for key, b := range entries {
@@ -184,11 +184,41 @@ func TestEntriesSealSigningSecrets(t *testing.T) {
 	if checked == 0 {
 		t.Fatal("the test catalog has no signing key")
 	}
+	webChecked := 0
+	for _, p := range c.Projects {
+		e := entries["project:"+p.ID].Project
+		if len(e.WebKeys) != len(p.Secrets.WebCollector.Keys) {
+			t.Fatalf("%s: web keys %+v", p.ID, e.WebKeys)
+		}
+		for i, k := range p.Secrets.WebCollector.Keys {
+			got := e.WebKeys[i]
+			priv, err := testSealer.Open(got.Sealed, p.ID, catalog.WebKeySealID(k.KeyID))
+			if err != nil || priv != k.PrivateKey || got.KeyID != k.KeyID || got.Active != k.Active {
+				t.Fatalf("%s web key %s: %+v opens to %q (%v)", p.ID, k.KeyID, got, priv, err)
+			}
+			if _, err := testSealer.Open(got.Sealed, p.ID, k.KeyID); err == nil {
+				t.Fatal("a web key opens as a signing key of the same id")
+			}
+			idx := entries["webkey:"+k.KeyID]
+			if idx.Secret == nil || idx.Secret.ProjectID != p.ID || idx.Version != p.Version {
+				t.Fatalf("webkey:%s entry %+v", k.KeyID, idx)
+			}
+			webChecked++
+		}
+	}
+	if webChecked == 0 {
+		t.Fatal("the test catalog has no web collector key")
+	}
 	// Without a catalog key, key ids and flags travel, secrets do not.
 	plain, _ := publish.Entries(c, horizon, time.Now())
 	for _, e := range plain {
 		if e.Project == nil {
 			continue
+		}
+		for _, k := range e.Project.WebKeys {
+			if k.Sealed != "" || k.KeyID == "" {
+				t.Fatalf("unsealed web key entry: %+v", k)
+			}
 		}
 		for _, sg := range e.Project.Signing {
 			for _, k := range sg.Keys {

@@ -3,6 +3,7 @@
 package publishtest
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/hazelnut-mmp/hazelnut/catalog"
@@ -16,6 +17,11 @@ func WithSuffix(c *catalog.Catalog, sfx string) error {
 		p.ID += sfx
 		p.Secrets.Token += sfx
 		p.Secrets.ServerKey += sfx
+		keys := slices.Clone(p.Secrets.WebCollector.Keys)
+		for j := range keys {
+			keys[j].KeyID += sfx
+		}
+		p.Secrets.WebCollector.Keys = keys
 	}
 	for i := range c.Campaigns {
 		c.Campaigns[i].ID += sfx
