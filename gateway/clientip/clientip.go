@@ -1,7 +1,9 @@
 // Package clientip finds the address of the client behind a request: the
 // direct peer, unless the peer is one of the configured trusted proxies;
-// then the first public address of X-Forwarded-For (private, loopback and
-// link-local hops are skipped), falling back to the peer. Only trusted
+// then X-Linkrunner-Visitor-IP when it holds a public address (web
+// collector proxies send it, sdk-contract §3), else the first public
+// address of X-Forwarded-For (private, loopback and link-local hops are
+// skipped), falling back to the peer. Only trusted
 // proxies are believed, so a client cannot choose its own address by
 // sending the header directly. Safe for concurrent use.
 package clientip
@@ -13,6 +15,10 @@ import (
 	"net/netip"
 	"strings"
 )
+
+// HeaderVisitorIP is the header a web collector proxy names the visitor's
+// address in.
+const HeaderVisitorIP = "X-Linkrunner-Visitor-IP"
 
 // Resolver resolves client addresses.
 type Resolver struct {
@@ -48,6 +54,9 @@ func (r *Resolver) IP(req *http.Request) string {
 	}
 	if !r.isTrusted(peer) {
 		return peer.String()
+	}
+	if a, err := netip.ParseAddr(strings.TrimSpace(req.Header.Get(HeaderVisitorIP))); err == nil && public(a.Unmap()) {
+		return a.Unmap().String()
 	}
 	for _, h := range req.Header.Values("X-Forwarded-For") {
 		for _, part := range strings.Split(h, ",") {
