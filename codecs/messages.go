@@ -279,6 +279,9 @@ type Click struct {
 	Platform  string `json:"platform,omitempty"`
 	ClientIP  string `json:"client_ip,omitempty"`
 	UserAgent string `json:"user_agent,omitempty"`
+	// VisitorID and SessionID are the web SDK's ids (web collector).
+	VisitorID string `json:"visitor_id,omitempty"`
+	SessionID string `json:"session_id,omitempty"`
 	// Geo is where ClientIP is, when a GeoIP database is configured.
 	Geo Geo `json:"geo,omitzero"`
 	// Params are the click ids and UTM parameters found (gclid, fbclid,

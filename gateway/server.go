@@ -193,6 +193,10 @@ func (s *Server) Handler() http.Handler {
 			r.Post(path, s.client(h))
 		}
 	})
+	for _, path := range []string{"/web/ingest", "/web/collect"} {
+		r.Post(path, s.webIngest)
+		r.Options(path, s.webPreflight)
+	}
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, &problem{status: http.StatusNotFound, code: "not_found", msg: "no route for " + r.Method + " " + r.URL.Path})
 	})
