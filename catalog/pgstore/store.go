@@ -252,11 +252,11 @@ var projects = kind[catalog.ProjectRecord]{
 	table:   "projects",
 	keyCols: []string{"id"},
 	cols: []string{"id", "name", "token", "server_key", "meta_install_referrer_key",
-		"sdk_signing", "webhook", "analytics", "settings"},
+		"sdk_signing", "webhook", "analytics", "settings", "web_collector"},
 	key: func(p catalog.ProjectRecord) []any { return []any{p.ID} },
 	args: func(p catalog.ProjectRecord) ([]any, error) {
 		out := []any{p.ID, p.Name, p.Secrets.Token, p.Secrets.ServerKey, p.Secrets.MetaInstallReferrerKey}
-		for _, v := range []any{p.Secrets.Signing, p.Secrets.Webhook, p.Secrets.Analytics, p.Settings} {
+		for _, v := range []any{p.Secrets.Signing, p.Secrets.Webhook, p.Secrets.Analytics, p.Settings, p.Secrets.WebCollector} {
 			b, err := jsonArg(v)
 			if err != nil {
 				return nil, err
@@ -268,12 +268,15 @@ var projects = kind[catalog.ProjectRecord]{
 	scan: func(row pgx.Row) (catalog.ProjectRecord, error) {
 		var p catalog.ProjectRecord
 		err := scanJSON(row, []any{&p.Version, &p.ID, &p.Name, &p.Secrets.Token, &p.Secrets.ServerKey, &p.Secrets.MetaInstallReferrerKey},
-			&p.Secrets.Signing, &p.Secrets.Webhook, &p.Secrets.Analytics, &p.Settings)
+			&p.Secrets.Signing, &p.Secrets.Webhook, &p.Secrets.Analytics, &p.Settings, &p.Secrets.WebCollector)
 		return p, err
 	},
 	version:  func(p *catalog.ProjectRecord) *int64 { return &p.Version },
 	validate: catalog.ProjectRecord.Validate,
 	changed: func(ctx context.Context, tx pgx.Tx, old *catalog.ProjectRecord, nu catalog.ProjectRecord) error {
+		if err := indexWebKeys(ctx, tx, nu); err != nil {
+			return err
+		}
 		if old == nil {
 			return nil
 		}
@@ -292,6 +295,35 @@ var projects = kind[catalog.ProjectRecord]{
 		}
 		return nil
 	},
+}
+
+// ErrWebKeyTaken is returned when a web collector key id is already
+// another project's (key ids are unique across projects).
+var ErrWebKeyTaken = errors.New("web collector key id belongs to another project")
+
+// indexWebKeys makes web_collector_keys list exactly p's key ids for p,
+// refusing an id another project holds.
+func indexWebKeys(ctx context.Context, tx pgx.Tx, p catalog.ProjectRecord) error {
+	for _, k := range p.Secrets.WebCollector.Keys {
+		var other string
+		err := tx.QueryRow(ctx, `SELECT project_id FROM web_collector_keys WHERE key_id = $1 AND project_id <> $2`,
+			k.KeyID, p.ID).Scan(&other)
+		if err == nil {
+			return fmt.Errorf("project %s: web_collector key_id %q: %w (%s)", p.ID, k.KeyID, ErrWebKeyTaken, other)
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("project %s: web collector keys: %w", p.ID, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM web_collector_keys WHERE project_id = $1`, p.ID); err != nil {
+		return fmt.Errorf("project %s: web collector keys: %w", p.ID, err)
+	}
+	for _, k := range p.Secrets.WebCollector.Keys {
+		if _, err := tx.Exec(ctx, `INSERT INTO web_collector_keys (key_id, project_id) VALUES ($1, $2)`, k.KeyID, p.ID); err != nil {
+			return fmt.Errorf("project %s: web_collector key_id %q: %w", p.ID, k.KeyID, err)
+		}
+	}
+	return nil
 }
 
 // currentOrNil is the current value's field, or nil once ended.

@@ -291,3 +291,82 @@ func TestCatalogSeedAtomicServices(t *testing.T) {
 		t.Errorf("a failed seed left %d projects, %d campaigns", len(got.Projects), len(got.Campaigns))
 	}
 }
+
+// Web collector keys are stored with their project and their ids are
+// unique across projects; a key id a project gives up is free again.
+func TestWebCollectorKeysServices(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	url := pgtest.NewDatabase(t)
+	if _, err := pgstore.Migrate(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	store, err := pgstore.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	demo, err := yamlcat.Load(demoPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Seed(ctx, demo); err != nil {
+		t.Fatal(err)
+	}
+	p, err := store.Project(ctx, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := p.Secrets.WebCollector.Keys
+	if len(keys) != 1 || keys[0].KeyID != "demo-web-2026" || !keys[0].Active || keys[0].PrivateKey == "" {
+		t.Fatalf("web keys read back: %+v", keys)
+	}
+
+	other := catalog.ProjectRecord{ID: "other", Secrets: catalog.Secrets{Token: "other-client-token-0123", ServerKey: "other-server-key-0123",
+		WebCollector: catalog.WebCollector{Keys: []catalog.WebKey{{KeyID: "demo-web-2026", PrivateKey: keys[0].PrivateKey, Active: true}}}}}
+	if _, err := store.PutProject(ctx, other); !errors.Is(err, pgstore.ErrWebKeyTaken) {
+		t.Fatalf("another project took demo's key id: %v", err)
+	}
+	if _, err := store.Project(ctx, "other"); !errors.Is(err, pgstore.ErrNotFound) {
+		t.Fatalf("the refused project was stored: %v", err)
+	}
+
+	// demo rotates to a new key id; the old one is free for another project.
+	rotated, err := store.UpdateProject(ctx, "demo", func(p *catalog.ProjectRecord) error {
+		p.Secrets.WebCollector.Keys[0].KeyID = "demo-web-2027"
+		return nil
+	})
+	if err != nil || rotated.Version != 2 || rotated.Secrets.WebCollector.Keys[0].KeyID != "demo-web-2027" {
+		t.Fatalf("rotate: %+v %v", rotated.Secrets.WebCollector, err)
+	}
+	if _, err := store.PutProject(ctx, other); err != nil {
+		t.Fatalf("the freed key id: %v", err)
+	}
+	if _, err := store.UpdateProject(ctx, "demo", func(p *catalog.ProjectRecord) error {
+		p.Secrets.WebCollector.Keys[0].KeyID = "demo-web-2026"
+		return nil
+	}); !errors.Is(err, pgstore.ErrWebKeyTaken) {
+		t.Fatalf("demo took back a key id another project holds: %v", err)
+	}
+
+	// A bad private key is refused by validation.
+	if _, err := store.UpdateProject(ctx, "demo", func(p *catalog.ProjectRecord) error {
+		p.Secrets.WebCollector.Keys[0].PrivateKey = "not-a-key"
+		return nil
+	}); err == nil || !strings.Contains(err.Error(), "web_collector.keys[0].private_key") {
+		t.Fatalf("bad private key: %v", err)
+	}
+	c, err := store.Catalog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Build(); err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := c.ProjectByWebKey("demo-web-2026"); !ok || p.ID != "other" {
+		t.Fatalf("demo-web-2026 → %+v %v", p, ok)
+	}
+	if p, ok := c.ProjectByWebKey("demo-web-2027"); !ok || p.ID != "demo" || len(p.WebKeys) != 1 {
+		t.Fatalf("demo-web-2027 → %+v %v", p, ok)
+	}
+}
