@@ -186,3 +186,19 @@ func TestParseEmpty(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// The demo's web collector key loads, and the loaded catalog finds its
+// project by key id (what a gateway serving the file does).
+func TestDemoWebCollectorKey(t *testing.T) {
+	c, err := Load(demoPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := c.ProjectByWebKey("demo-web-2026")
+	if !ok || p.ID != "demo" {
+		t.Fatalf("demo-web-2026 → %+v %v", p, ok)
+	}
+	if k, ok := p.WebKey("demo-web-2026"); !ok || k.PrivateKey == "" {
+		t.Fatalf("key %+v %v", k, ok)
+	}
+}

@@ -1,0 +1,93 @@
+package views
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/hazelnut-mmp/hazelnut/catalog"
+	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/internal/poll"
+	"github.com/hazelnut-mmp/hazelnut/stream"
+	"github.com/hazelnut-mmp/hazelnut/stream/pebblestore"
+)
+
+// Web collector keys: the webkey entry finds the project, whose entry
+// carries the key sealed; a key id the project no longer lists, or whose
+// project is gone, finds nothing.
+func TestCatalogWebKeys(t *testing.T) {
+	broker, err := stream.StartEmbedded("", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	kafka := stream.Kafka{Brokers: broker.Brokers()}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var topics stream.Topics
+	topics.List = []stream.Topic{{Name: CatalogTopic, Cleanup: stream.CleanupCompact, Partitions: 2, Replication: 1}}
+	if err := kafka.EnsureTopics(ctx, topics); err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := catalog.NewSealer([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const priv = "Hx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fH6E"
+	entries := map[string]codecs.CatalogEntry{
+		"project:p": {Kind: codecs.CatalogKindProject, ID: "p", Version: 1, Project: &codecs.CatalogProject{ID: "p", Name: "P",
+			Settings: json.RawMessage(`{}`), WebKeys: []codecs.CatalogWebKey{
+				{KeyID: "k1", Active: true, Sealed: sealer.Seal(priv, "p", catalog.WebKeySealID("k1"))},
+				{KeyID: "moved", Active: true, Sealed: sealer.Seal(priv, "p", "moved")}}}},
+		"webkey:k1":     {Kind: codecs.CatalogKindWebKey, ID: "k1", Version: 1, Secret: &codecs.CatalogSecret{ProjectID: "p", Kind: "web_key"}},
+		"webkey:moved":  {Kind: codecs.CatalogKindWebKey, ID: "moved", Version: 1, Secret: &codecs.CatalogSecret{ProjectID: "p", Kind: "web_key"}},
+		"webkey:stale":  {Kind: codecs.CatalogKindWebKey, ID: "stale", Version: 1, Secret: &codecs.CatalogSecret{ProjectID: "p", Kind: "web_key"}},
+		"webkey:orphan": {Kind: codecs.CatalogKindWebKey, ID: "orphan", Version: 1, Secret: &codecs.CatalogSecret{ProjectID: "gone", Kind: "web_key"}},
+	}
+	producer, err := sarama.NewSyncProducer(kafka.Brokers, kafka.ProducerConfig("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	for key, e := range entries {
+		b, _ := json.Marshal(e)
+		if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: CatalogTopic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(b)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	c := Catalog{Sealer: sealer}
+	rctx, rcancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = stream.NewSupervisor(nil).Run(rctx, c.Component(kafka.Brokers, kafka.ViewOptions("catalog-webkeys-test", pebblestore.NewBuilder(t.TempDir()), 1)...))
+	}()
+	defer func() { rcancel(); <-done }()
+	poll.Until(t, 30*time.Second, "web key", func() bool { _, ok := c.ProjectByWebKey("k1"); return ok })
+
+	p, ok, err := c.LookupWebKey("k1")
+	if err != nil || !ok || p.ID != "p" {
+		t.Fatalf("k1 → %+v %v %v", p, ok, err)
+	}
+	if k, ok := p.WebKey("k1"); !ok || k.PrivateKey != priv {
+		t.Fatalf("k1 does not open: %+v", p.WebKeys)
+	}
+	// sealed for another key id: it does not open, so it cannot be used
+	if _, ok := p.WebKey("moved"); ok {
+		t.Fatal("a key sealed for another id opened")
+	}
+	for _, kid := range []string{"stale", "orphan", "missing", ""} {
+		if _, ok, err := c.LookupWebKey(kid); ok || err != nil {
+			t.Errorf("%q: %v %v", kid, ok, err)
+		}
+	}
+	// without the catalog key, the ids are known but nothing opens
+	c.Sealer = nil
+	if p, ok := c.ProjectByWebKey("k1"); !ok || len(p.WebKeys) != 2 || p.WebKeys[0].PrivateKey != "" {
+		t.Fatalf("closed view: %+v %v", p, ok)
+	}
+}
