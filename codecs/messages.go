@@ -92,7 +92,7 @@ const (
 
 // CatalogEntry is one value of the compacted topic `catalog`, keyed
 // "<kind>:<id>" (project:ID, campaign:ID, domain:HOST, token:sha256(T),
-// apikey:sha256(K)). Exactly the payload of its kind is set. Dated
+// apikey:sha256(K), webkey:KEY_ID). Exactly the payload of its kind is set. Dated
 // settings are carried as their whole history (JSON arrays of spans
 // {from, until, value}, oldest first) back to the replay horizon, so a
 // reader can look a setting up as of any time after it. Values carry no
@@ -101,11 +101,12 @@ const (
 // token or server key.
 type CatalogEntry struct {
 	Kind string `json:"kind"`
-	// ID is the project or campaign id, the domain's host, or the
-	// lowercase hex SHA-256 of the token or server key.
+	// ID is the project or campaign id, the domain's host, the
+	// lowercase hex SHA-256 of the token or server key, or the web
+	// collector key id.
 	ID string `json:"id"`
-	// Version is the entity's catalog version (for token and apikey
-	// entries, their project's); the writer never replaces an entry with
+	// Version is the entity's catalog version (for token, apikey and
+	// webkey entries, their project's); the writer never replaces an entry with
 	// a lower version.
 	Version int64 `json:"version"`
 	// Revision is the catalog store's write revision, when known.
@@ -114,7 +115,7 @@ type CatalogEntry struct {
 	Project     *CatalogProject  `json:"project,omitempty"`
 	Campaign    *CatalogCampaign `json:"campaign,omitempty"`
 	Domain      *CatalogDomain   `json:"domain,omitempty"`
-	// Secret is set for token and apikey entries.
+	// Secret is set for token, apikey and webkey entries.
 	Secret *CatalogSecret `json:"secret,omitempty"`
 }
 

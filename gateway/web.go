@@ -242,7 +242,10 @@ func (s *Server) webEvent(c *call) *problem {
 	}
 	c.platform = platformOfAgent(ua)
 
-	if eventType == "page_view" {
+	// A page view the SDK itself flags as a bot's (is_bot 1) is kept as
+	// an event but records no click: it must not win an install.
+	bot, _ := f.boolean("is_bot")
+	if eventType == "page_view" && !bot {
 		if click, ok := webClick(c, strs, ua); ok {
 			click.VisitorID = visitor
 			if s.deps.Geo != nil && click.ClientIP != "" {

@@ -375,11 +375,34 @@ func TestWebPageViewWithGclidIsAClick(t *testing.T) {
 			}
 		})
 	}
-	// a page view without click ids or UTMs is no click
+	// a page view without click ids or UTMs is no click, nor is a bot's
+	var bot map[string]any
+	_ = json.Unmarshal(body, &bot)
+	bot["is_bot"] = 1
+	botBody, _ := json.Marshal(bot)
+	for _, b := range [][]byte{webFixture(t, "02-page_view-noname.json"), botBody} {
+		ws := newWebServer(t, false)
+		okAnswer(t, ws.post(t, webReq{body: b}))
+		if _, clicks := records[codecs.Click](t, ws.mem.all(), TopicClicks); len(clicks) != 0 {
+			t.Errorf("clicks %+v", clicks)
+		}
+		if _, evs := records[codecs.Event](t, ws.mem.all(), TopicEvents); len(evs) != 1 {
+			t.Errorf("%d events", len(evs))
+		}
+	}
+	// UTMs alone (no click id) make a click too
+	delete(bot, "is_bot")
+	for _, k := range []string{"gclid", "fbclid", "fbc", "ft_gclid"} {
+		bot[k] = ""
+	}
+	bot["page_url"] = "https://shop.example/landing?utm_source=newsletter"
+	bot["utm_source"], bot["utm_medium"], bot["utm_campaign"] = "newsletter", "", ""
+	utmBody, _ := json.Marshal(bot)
 	ws := newWebServer(t, false)
-	okAnswer(t, ws.post(t, webReq{body: webFixture(t, "02-page_view-noname.json")}))
-	if _, clicks := records[codecs.Click](t, ws.mem.all(), TopicClicks); len(clicks) != 0 {
-		t.Errorf("clicks %+v", clicks)
+	okAnswer(t, ws.post(t, webReq{body: utmBody}))
+	if _, clicks := records[codecs.Click](t, ws.mem.all(), TopicClicks); len(clicks) != 1 ||
+		!reflect.DeepEqual(clicks[0].Params, map[string]string{"utm_source": "newsletter"}) {
+		t.Errorf("UTM-only page view: clicks %+v", clicks)
 	}
 }
 
