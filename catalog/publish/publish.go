@@ -193,6 +193,11 @@ func Publish(ctx context.Context, kafka stream.Kafka, snapshot *catalog.Catalog,
 		e := entries[key]
 		cur, exists := onTopic[key]
 		stale := exists && cur > e.Version
+		if e.Kind == codecs.CatalogKindWebKey {
+			// A key id may move to a project of a lower version: only
+			// the staleness of the project it now names counts.
+			stale = false
+		}
 		if e.Secret != nil && staleProject[e.Secret.ProjectID] {
 			stale = true
 			cur = max(cur, onTopic[Key(codecs.CatalogKindProject, e.Secret.ProjectID)])

@@ -11,6 +11,7 @@ import (
 	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/catalog/publish"
 	"github.com/hazelnut-mmp/hazelnut/catalog/yamlcat"
+	"github.com/hazelnut-mmp/hazelnut/codecs"
 	"github.com/hazelnut-mmp/hazelnut/stream"
 )
 
@@ -247,3 +248,45 @@ func publishEntries(c *catalog.Catalog) (map[string][]byte, error) {
 }
 
 func containsString(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
+// A web collector key id that moves to a project of a lower version is
+// re-pointed; an old snapshot whose project is stale cannot take it back.
+func TestWebKeyMovesToAnotherProject(t *testing.T) {
+	_, kafka := embedded(t)
+	m := newMemory(t)
+	c, rot := m.snapshot(t)
+	demo := &c.Projects[0]
+	kid := demo.Secrets.WebCollector.Keys[0].KeyID
+	demo.Version = 5
+	mustPublish(t, kafka, c, rot)
+
+	moved, _ := m.snapshot(t)
+	key := moved.Projects[0].Secrets.WebCollector.Keys[0]
+	moved.Projects[0].Version = 6
+	moved.Projects[0].Secrets.WebCollector.Keys = nil
+	moved.Projects = append(moved.Projects, catalog.ProjectRecord{ID: "shop", Version: 1, Secrets: catalog.Secrets{
+		Token: "shop-client-token-0123", ServerKey: "shop-server-key-0123", WebCollector: catalog.WebCollector{Keys: []catalog.WebKey{key}}}})
+	res := mustPublish(t, kafka, moved, rot)
+	if !has(res.Published, "webkey:"+kid) {
+		t.Fatalf("the moved key id was not re-published: %+v", res)
+	}
+	owner := func() string {
+		vals := topicValues(t, kafka)["webkey:"+kid]
+		var e codecs.CatalogEntry
+		if err := json.Unmarshal(vals[len(vals)-1], &e); err != nil || e.Secret == nil {
+			t.Fatalf("webkey entry: %v", err)
+		}
+		return e.Secret.ProjectID
+	}
+	if got := owner(); got != "shop" {
+		t.Fatalf("webkey:%s names %s", kid, got)
+	}
+	// the old snapshot (demo at version 5 < 6 on the topic) is stale
+	res = mustPublish(t, kafka, c, rot)
+	if has(res.Published, "webkey:"+kid) {
+		t.Fatalf("a stale snapshot re-pointed the key id: %+v", res)
+	}
+	if got := owner(); got != "shop" {
+		t.Fatalf("webkey:%s names %s after a stale publish", kid, got)
+	}
+}
