@@ -134,10 +134,7 @@ func (s *Server) trigger(w http.ResponseWriter, c *call) {
 func (s *Server) captureEvent(w http.ResponseWriter, c *call) {
 	ev, p := c.event(codecs.EventCustom)
 	if p == nil {
-		ev.EventName, p = c.f.str("event_name")
-		if p == nil && strings.TrimSpace(ev.EventName) == "" {
-			p = badRequest("missing_field", "event_name", "event_name is required")
-		}
+		ev.EventName, p = c.f.required("event_name")
 	}
 	if p == nil {
 		ev.EventID, p = c.f.str("event_id")
@@ -257,82 +254,58 @@ func (s *Server) removePayment(w http.ResponseWriter, c *call) {
 func (s *Server) setUserData(w http.ResponseWriter, c *call) {
 	ev, p := c.event(codecs.EventUserData)
 	if p == nil {
-		ev.UserData, p = c.f.object("user_data")
-		if p == nil && ev.UserData == nil {
-			p = badRequest("missing_field", "user_data", "user_data is required")
-		}
+		ev.UserData, p = c.f.requiredObject("user_data")
 	}
 	if p == nil {
 		ev.UserID, p = userID(c.f, ev.UserData)
 	}
-	if p == nil {
-		ev.Extra = c.extra("user_data")
-		p = s.emitEvent(c, &ev)
-	}
-	s.answer(w, p, "User data set successfully", map[string]any{})
+	s.emitAndAnswer(w, c, &ev, p, "User data set successfully", "user_data")
 }
 
 func (s *Server) updatePushToken(w http.ResponseWriter, c *call) {
 	ev, p := c.event(codecs.EventPushToken)
 	if p == nil {
-		ev.PushToken, p = c.f.str("push_token")
-		if p == nil && strings.TrimSpace(ev.PushToken) == "" {
-			p = badRequest("missing_field", "push_token", "push_token is required")
-		}
+		ev.PushToken, p = c.f.required("push_token")
 	}
-	if p == nil {
-		ev.Extra = c.extra("push_token")
-		p = s.emitEvent(c, &ev)
-	}
-	s.answer(w, p, "Push token updated", map[string]any{})
+	s.emitAndAnswer(w, c, &ev, p, "Push token updated", "push_token")
 }
 
 func (s *Server) integrations(w http.ResponseWriter, c *call) {
 	ev, p := c.event(codecs.EventIntegrations)
 	if p == nil {
-		ev.Integrations, p = c.f.object("integration_info")
-		if p == nil && ev.Integrations == nil {
-			p = badRequest("missing_field", "integration_info", "integration_info is required")
-		}
+		ev.Integrations, p = c.f.requiredObject("integration_info")
 	}
-	if p == nil {
-		ev.Extra = c.extra("integration_info")
-		p = s.emitEvent(c, &ev)
-	}
-	s.answer(w, p, "Integration data saved", map[string]any{})
+	s.emitAndAnswer(w, c, &ev, p, "Integration data saved", "integration_info")
 }
 
 func (s *Server) customerUserID(w http.ResponseWriter, c *call) {
 	ev, p := c.event(codecs.EventCustomerUserID)
 	if p == nil {
-		ev.UserID, p = c.f.str("user_id")
-		if p == nil && strings.TrimSpace(ev.UserID) == "" {
-			p = badRequest("missing_field", "user_id", "user_id is required")
-		}
+		ev.UserID, p = c.f.required("user_id")
 	}
-	if p == nil {
-		ev.Extra = c.extra("user_id")
-		p = s.emitEvent(c, &ev)
-	}
-	s.answer(w, p, "Customer user id set", map[string]any{})
+	s.emitAndAnswer(w, c, &ev, p, "Customer user id set", "user_id")
 }
 
 func (s *Server) deeplinkTriggered(w http.ResponseWriter, c *call) {
 	ev, p := c.event(codecs.EventDeeplinkTriggered)
+	s.emitAndAnswer(w, c, &ev, p, "Deeplink triggered")
+}
+
+// emitAndAnswer finishes a call whose answer carries no data: unless p
+// already says what is wrong, ev is published with the body's keys other
+// than typed kept in Extra, and the call is answered 200 with msg.
+func (s *Server) emitAndAnswer(w http.ResponseWriter, c *call, ev *codecs.Event, p *problem, msg string, typed ...string) {
 	if p == nil {
-		ev.Extra = c.extra()
-		p = s.emitEvent(c, &ev)
+		ev.Extra = c.extra(typed...)
+		p = s.emitEvent(c, ev)
 	}
-	s.answer(w, p, "Deeplink triggered", map[string]any{})
+	s.answer(w, p, msg, map[string]any{})
 }
 
 func (s *Server) handleDeeplink(w http.ResponseWriter, c *call) {
 	ev, p := c.event(codecs.EventDeeplink)
 	if p == nil {
-		ev.DeeplinkURL, p = c.f.str("deeplink_url")
-		if p == nil && strings.TrimSpace(ev.DeeplinkURL) == "" {
-			p = badRequest("missing_field", "deeplink_url", "deeplink_url is required")
-		}
+		ev.DeeplinkURL, p = c.f.required("deeplink_url")
 	}
 	if p == nil {
 		var ms float64

@@ -89,6 +89,24 @@ func (f fields) text(name string) (string, *problem) {
 	return f.str(name)
 }
 
+// required reads a string field that must not be blank.
+func (f fields) required(name string) (string, *problem) {
+	v, p := f.str(name)
+	if p == nil && strings.TrimSpace(v) == "" {
+		p = badRequest("missing_field", name, "%s is required", name)
+	}
+	return v, p
+}
+
+// requiredObject reads an object field that must be present.
+func (f fields) requiredObject(name string) (json.RawMessage, *problem) {
+	v, p := f.object(name)
+	if p == nil && v == nil {
+		p = badRequest("missing_field", name, "%s is required", name)
+	}
+	return v, p
+}
+
 // boolean reads a boolean field; also true/false/1/0 as strings or numbers.
 func (f fields) boolean(name string) (bool, *problem) {
 	raw, ok := f[name]
