@@ -14,7 +14,9 @@
 // are written only sealed with the catalog key (WithSealer); without one,
 // only each platform's enforce flag and the key ids are. Each web
 // collector key id also gets an entry webkey:<key id> naming its project
-// (key ids are unique across projects).
+// (key ids are unique across projects); as a key id may move to another
+// project, such an entry is refused only when the project it names is
+// stale on the topic, whatever the version of the entry it replaces.
 package publish
 
 import (
