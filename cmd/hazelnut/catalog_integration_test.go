@@ -18,7 +18,7 @@ func TestCatalogCommandsServices(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"catalog", "migrate"}, "catalog: applied 00001_catalog.sql\n"},
+		{[]string{"catalog", "migrate"}, "catalog: applied 00001_catalog.sql, 00002_web_collector.sql\n"},
 		{[]string{"catalog", "migrate"}, "catalog: schema up to date\n"},
 		{[]string{"catalog", "seed", demo}, "catalog: schema up to date\ncatalog: seeded " + demo + ": 8 written, 0 unchanged\n"},
 		{[]string{"catalog", "seed", "--postgres-url", url, demo}, "catalog: schema up to date\ncatalog: seeded " + demo + ": 0 written, 8 unchanged\n"},

@@ -142,7 +142,7 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.AckTimeout, "ack-timeout", c.AckTimeout, "longest wait for the broker before a request is answered 503")
 	fs.StringVar(&c.RedisAddr, "redis-addr", c.RedisAddr, "Redis for rate limits, host:port (empty: in-process limits)")
 	fs.IntVar(&c.RateLimit, "rate-limit", c.RateLimit, "client API requests per second per token and per client address (0: off)")
-	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "CIDRs of proxies whose X-Forwarded-For gives the client address")
+	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", c.TrustedProxies, "CIDRs of proxies whose X-Forwarded-For (and, on the web collector, X-Linkrunner-Visitor-IP) gives the client address")
 	fs.StringSliceVar(&c.Groups, "groups", c.Groups, "processor groups to run ("+strings.Join(Groups, ",")+")")
 	fs.StringVar(&c.InstanceID, "instance-id", c.InstanceID, "stable id of this process for static group membership (empty: dynamic)")
 	fs.Var(secretValue{&c.DemoToken}, "demo-token", "client token of the demo project (random when empty)")
