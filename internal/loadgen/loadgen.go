@@ -53,6 +53,38 @@ type Result struct {
 	P50, P90, P99, Max time.Duration
 	// FirstError is an example of the errors counted.
 	FirstError error
+	// Samples are the latencies of the answered requests, sorted.
+	Samples []time.Duration
+}
+
+// Merge combines the results of several runs over the same connections
+// (e.g. slices of one measurement interleaved with another's): counts and
+// durations add up, percentiles come from all samples.
+func Merge(rs ...Result) Result {
+	out := Result{Statuses: map[int]int64{}}
+	for _, r := range rs {
+		out.Conns = max(out.Conns, r.Conns)
+		out.Duration += r.Duration
+		out.Errors += r.Errors
+		for c, n := range r.Statuses {
+			out.Statuses[c] += n
+		}
+		if out.FirstError == nil {
+			out.FirstError = r.FirstError
+		}
+		out.Samples = append(out.Samples, r.Samples...)
+	}
+	slices.Sort(out.Samples)
+	out.setPercentiles()
+	return out
+}
+
+func (r *Result) setPercentiles() {
+	r.Requests = int64(len(r.Samples))
+	if len(r.Samples) > 0 {
+		r.P50, r.P90, r.P99 = quantile(r.Samples, 0.50), quantile(r.Samples, 0.90), quantile(r.Samples, 0.99)
+		r.Max = r.Samples[len(r.Samples)-1]
+	}
 }
 
 // Rate is answered requests per second.
@@ -221,12 +253,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			res.FirstError = w.firstErr
 		}
 	}
-	res.Requests = int64(len(all))
-	if len(all) > 0 {
-		slices.Sort(all)
-		res.P50, res.P90, res.P99 = quantile(all, 0.50), quantile(all, 0.90), quantile(all, 0.99)
-		res.Max = all[len(all)-1]
-	}
+	slices.Sort(all)
+	res.Samples = all
+	res.setPercentiles()
 	return res, nil
 }
 

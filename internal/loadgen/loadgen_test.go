@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -153,5 +154,15 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		if _, err := Run(context.Background(), c); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
+	}
+}
+
+func TestMerge(t *testing.T) {
+	a := Result{Conns: 2, Duration: time.Second, Statuses: map[int]int64{202: 2}, Samples: []time.Duration{1, 3}}
+	b := Result{Conns: 2, Duration: time.Second, Errors: 1, Statuses: map[int]int64{202: 1, 503: 1}, Samples: []time.Duration{2, 4}}
+	m := Merge(a, b)
+	if m.Requests != 4 || m.Errors != 1 || m.Duration != 2*time.Second || m.Statuses[202] != 3 || m.Statuses[503] != 1 ||
+		m.Rate() != 2 || m.P50 != 2 || m.Max != 4 || !slices.IsSorted(m.Samples) {
+		t.Fatalf("%+v", m)
 	}
 }
