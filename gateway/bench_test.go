@@ -3,6 +3,8 @@ package gateway
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -20,6 +22,26 @@ func BenchmarkInitHandler(b *testing.B) {
 		h.ServeHTTP(w, r)
 		if w.Code != http.StatusAccepted {
 			b.Fatalf("status %d", w.Code)
+		}
+	}
+}
+
+// BenchmarkInitHandlerAndroid is the same with the Android SDK's full body.
+func BenchmarkInitHandlerAndroid(b *testing.B) {
+	_, h := newTestServer(b)
+	raw, err := os.ReadFile(filepath.Join("testdata", "sdk", "android-sdkless-init.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := strings.Replace(string(raw), `"SDK_TOKEN"`, `"tok1"`, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodPost, "/api/client/init", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusAccepted {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -412,36 +413,42 @@ func deviceData(f fields, name string) (json.RawMessage, *problem) {
 	if p != nil || raw == nil {
 		return raw, p
 	}
-	var dd fields
-	if err := json.Unmarshal(raw, &dd); err != nil {
+	ms, ok := members(raw)
+	if !ok {
 		return nil, badRequest("invalid_field", name, "field %s must be an object", name)
 	}
-	changed := false
-	for _, k := range advertisingIDs {
-		v, ok := dd[k]
-		if !ok {
-			continue
+	kept := ms[:0:0]
+	for _, m := range ms {
+		if !droppedID(m) {
+			kept = append(kept, m)
 		}
-		if id, p := dd.str(k); p == nil && !zeroID(id) {
-			continue
-		}
-		if k == "device_id" || k == "android_id" {
-			// only drop them when empty or zero, not when of another type
-			if kind(v) != "a string" && !isNull(v) {
-				continue
-			}
-		}
-		delete(dd, k)
-		changed = true
 	}
-	if !changed {
+	if len(kept) == len(ms) {
 		return raw, nil
 	}
-	b, err := json.Marshal(dd)
-	if err != nil {
-		return raw, nil
+	out := make([]byte, 0, len(raw))
+	out = append(out, '{')
+	for i, m := range kept {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, m.text...)
 	}
-	return b, nil
+	return append(out, '}'), nil
+}
+
+// droppedID reports a device_data member that is an advertising id with
+// no value: empty, all zeros or null (and, for the ad ids, not a string).
+func droppedID(m member) bool {
+	if !slices.Contains(advertisingIDs, m.key) {
+		return false
+	}
+	id, p := fields{m.key: m.value}.str(m.key)
+	if m.key == "device_id" || m.key == "android_id" {
+		// only drop them when empty or zero, not when of another type
+		return (kind(m.value) == "a string" || isNull(m.value)) && p == nil && zeroID(id)
+	}
+	return p != nil || zeroID(id)
 }
 
 // zeroID reports an empty or all-zero identifier

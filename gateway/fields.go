@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // fields is a client request body: a JSON object whose values are decoded
@@ -163,7 +164,9 @@ func (f fields) object(name string) (json.RawMessage, *problem) {
 func objectValue(name string, raw json.RawMessage) (json.RawMessage, *problem) {
 	switch kind(raw) {
 	case "an object":
-		return compact(raw), nil
+		// the body it came from is valid JSON; encoding the record
+		// compacts it
+		return raw, nil
 	case "a string":
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
@@ -225,4 +228,114 @@ func compact(raw json.RawMessage) json.RawMessage {
 		return raw
 	}
 	return b.Bytes()
+}
+
+// member is one top-level member of a JSON object: its key and the raw
+// text from the key's opening quote to the end of its value.
+type member struct {
+	key   string
+	text  []byte
+	value []byte
+}
+
+// members splits a valid JSON object into its top-level members without
+// decoding the values (ok false if raw is not an object).
+func members(raw []byte) (out []member, ok bool) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return nil, false
+	}
+	i++
+	for {
+		i = skipSpace(raw, i)
+		if i >= len(raw) {
+			return nil, false
+		}
+		switch raw[i] {
+		case '}':
+			return out, true
+		case ',':
+			i++
+			continue
+		case '"':
+		default:
+			return nil, false
+		}
+		start := i
+		keyEnd := skipString(raw, i)
+		if keyEnd > len(raw) {
+			return nil, false
+		}
+		key := string(raw[start+1 : keyEnd-1])
+		if bytes.IndexByte(raw[start:keyEnd], '\\') >= 0 || !utf8.Valid(raw[start:keyEnd]) {
+			if err := json.Unmarshal(raw[start:keyEnd], &key); err != nil {
+				return nil, false
+			}
+		}
+		i = skipSpace(raw, keyEnd)
+		if i >= len(raw) || raw[i] != ':' {
+			return nil, false
+		}
+		vStart := skipSpace(raw, i+1)
+		vEnd := skipValue(raw, vStart)
+		if vEnd <= vStart || vEnd > len(raw) {
+			return nil, false
+		}
+		out = append(out, member{key: key, text: raw[start:vEnd], value: raw[vStart:vEnd]})
+		i = vEnd
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] == '"'.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b) + 1
+}
+
+// skipValue returns the index after the value starting at b[i].
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b) + 1
+	}
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+	}
+	return i
 }
