@@ -37,6 +37,14 @@ func samples() map[string]any {
 			Project: &CatalogProject{ID: "demo", Name: "Demo", Settings: json.RawMessage(`{"reporting_currency":[{"from":"0001-01-01T00:00:00Z","value":"EUR"}]}`)}},
 		"catalog_token": CatalogEntry{Kind: CatalogKindToken, ID: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", Version: 2, PublishedAt: at,
 			Secret: &CatalogSecret{ProjectID: "demo", Kind: "token"}},
+		"catalog_display": CatalogEntry{Kind: CatalogKindDisplay, ID: "sum", Version: 3, PublishedAt: at,
+			Display: &CatalogDisplay{CampaignID: "c1", ProjectID: "demo"}},
+		"click": Click{ClickID: "0b7e4f3a-9c2d-4e1f-8a6b-5c4d3e2f1a0b", ProjectID: "demo", CampaignID: "c1", Source: "link",
+			URL: "https://go.demo.example/sum?gclid=abc&utm_source=google", Referrer: "https://news.example/", Platform: "ANDROID",
+			ClientIP: "203.0.113.7", UserAgent: "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.82 Mobile Safari/537.36",
+			OS: "Android", OSVersion: "14", Device: "Pixel 8", Browser: "Chrome", BrowserVersion: "124.0.6367.82",
+			Geo:    Geo{Country: "DE", Region: "BE", RegionName: "Berlin", City: "Berlin"},
+			Params: map[string]string{"gclid": "abc", "utm_source": "google"}, RequestID: "5f0c7c1e-8a57-4a5e-9a39-0d4b8f1a2b3c", ReceivedAt: at},
 		"install":       in,
 		"decision":      d,
 		"install_state": InstallState{Install: in, Decision: d, Opens: 3, LastOpenAt: at.Add(time.Hour), Absorbed: map[string]int64{"installs": 41}},
@@ -137,3 +145,4 @@ func FuzzDecodeInstall(f *testing.F)      { fuzzDecode[Install](f, samples()["in
 func FuzzDecodeDecision(f *testing.F)     { fuzzDecode[Decision](f, samples()["decision"]) }
 func FuzzDecodeInstallState(f *testing.F) { fuzzDecode[InstallState](f, samples()["install_state"]) }
 func FuzzDecodeCatalogEntry(f *testing.F) { fuzzDecode[CatalogEntry](f, samples()["catalog_entry"]) }
+func FuzzDecodeClick(f *testing.F)        { fuzzDecode[Click](f, samples()["click"]) }

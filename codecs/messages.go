@@ -88,6 +88,9 @@ const (
 	// CatalogKindWebKey entries are keyed by a web collector key id (not
 	// secret) and say which project holds the key.
 	CatalogKindWebKey = "webkey"
+	// CatalogKindDisplay entries are keyed by a click link's display id
+	// and name the current campaign that has it (CatalogEntry.Display).
+	CatalogKindDisplay = "display"
 )
 
 // CatalogEntry is one value of the compacted topic `catalog`, keyed
@@ -117,6 +120,16 @@ type CatalogEntry struct {
 	Domain      *CatalogDomain   `json:"domain,omitempty"`
 	// Secret is set for token, apikey and webkey entries.
 	Secret *CatalogSecret `json:"secret,omitempty"`
+	// Display is set for display entries.
+	Display *CatalogDisplay `json:"display,omitempty"`
+}
+
+// CatalogDisplay names the campaign a display id belongs to. Its entry
+// carries the campaign's version; readers check the campaign's own entry
+// (the display id of its spec in force), so a stale one never resolves.
+type CatalogDisplay struct {
+	CampaignID string `json:"campaign_id"`
+	ProjectID  string `json:"project_id"`
 }
 
 // CatalogProject is a project's non-secret part.
@@ -280,6 +293,14 @@ type Click struct {
 	Platform  string `json:"platform,omitempty"`
 	ClientIP  string `json:"client_ip,omitempty"`
 	UserAgent string `json:"user_agent,omitempty"`
+	// OS, Device and Browser are read from UserAgent (OS "Android",
+	// "iOS", "iPadOS", "Windows", "macOS", ...; Device the model when the
+	// agent names one; Browser "Chrome", "Safari", "Instagram", ...).
+	OS             string `json:"os,omitempty"`
+	OSVersion      string `json:"os_version,omitempty"`
+	Device         string `json:"device,omitempty"`
+	Browser        string `json:"browser,omitempty"`
+	BrowserVersion string `json:"browser_version,omitempty"`
 	// VisitorID and SessionID are the web SDK's ids (web collector).
 	VisitorID string `json:"visitor_id,omitempty"`
 	SessionID string `json:"session_id,omitempty"`
