@@ -120,31 +120,21 @@ func (s *Server) capturePageView(w http.ResponseWriter, c *call) {
 			msg: "page views are accepted only from the project's domains"})
 		return
 	}
-	platform := c.platform
-	if platform == "" {
-		platform = platformOfAgent(c.r.UserAgent())
+	click := s.newClick(c, "page_view", c.proj.ID, c.r.UserAgent(), pageURL, u.Query())
+	click.Referrer = referrer
+	if c.platform != "" {
+		click.Platform = c.platform
 	}
-	click := codecs.Click{ClickID: newID(), ProjectID: c.proj.ID, Source: "page_view", URL: pageURL, Referrer: referrer,
-		Platform: platform, ClientIP: c.clientIP, UserAgent: c.r.UserAgent(), RequestID: c.requestID, ReceivedAt: c.received}
 	if found {
 		click.CampaignID = campaignID
 	}
-	q := u.Query()
-	for _, k := range clickParams {
-		if v := q.Get(k); v != "" {
-			if click.Params == nil {
-				click.Params = map[string]string{}
-			}
-			click.Params[k] = v
-		}
-	}
-	if p := s.publish(c, TopicClicks, click.ClickID, &click); p != nil {
+	if p := s.writeClick(c, &click); p != nil {
 		writeProblem(w, p)
 		return
 	}
 	var link *string
 	if found {
-		link = optional(storeLink(spec, catalog.Platform(platform), click))
+		link = optional(storeLink(spec, catalog.Platform(click.Platform), click))
 	}
 	writeOK(w, http.StatusCreated, "Page view captured", map[string]any{"store_link": link, "click_id": click.ClickID})
 }

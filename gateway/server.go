@@ -138,6 +138,9 @@ type Server struct {
 	latency    metric.Float64Histogram
 	signatures metric.Int64Counter
 	spooled    metric.Int64Counter
+
+	links     *linkCache
+	redirects redirectMetrics
 }
 
 // New builds the gateway.
@@ -164,6 +167,7 @@ func New(deps Deps, opts ...Option) *Server {
 	s.latency, _ = s.meter.Float64Histogram("hazelnut.http.duration", metric.WithUnit("s"),
 		metric.WithDescription("HTTP request duration by route"),
 		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+	s.initRedirects()
 	return s
 }
 
@@ -197,6 +201,11 @@ func (s *Server) Handler() http.Handler {
 		r.Post(path, s.webIngest)
 		r.Options(path, s.webPreflight)
 	}
+	// click links (redirect.go): /c/{display_id} on any host; / and
+	// /{display_id} only on branded hosts (elsewhere the JSON 404)
+	r.Get("/c/{display_id}", s.clickLink)
+	r.Get("/", s.brandedLink)
+	r.Get("/{display_id}", s.brandedLink)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, &problem{status: http.StatusNotFound, code: "not_found", msg: "no route for " + r.Method + " " + r.URL.Path})
 	})
