@@ -188,16 +188,45 @@ func (c *Catalog) ProjectSettingsAt(projectID string, t time.Time) (catalog.Effe
 // false for an unknown campaign or a time outside its spec (before it
 // existed, after its delete).
 func (c *Catalog) CampaignAt(id string, t time.Time) (projectID string, spec catalog.CampaignSpec, ok bool, err error) {
-	e, err := c.entry(codecs.CatalogKindCampaign, id)
-	if err != nil || e == nil || e.Campaign == nil {
+	projectID, h, ok, err := c.CampaignHistory(id)
+	if !ok {
 		return "", catalog.CampaignSpec{}, false, err
 	}
-	var h catalog.History[catalog.CampaignSpec]
-	if err := json.Unmarshal(e.Campaign.Spec, &h); err != nil {
-		return "", catalog.CampaignSpec{}, false, fmt.Errorf("catalog view: campaign %s spec: %w", id, err)
-	}
 	spec, ok = h.At(t)
-	return e.Campaign.ProjectID, spec, ok, nil
+	return projectID, spec, ok, nil
+}
+
+// CampaignHistory returns the campaign's project and its whole spec
+// history (back to the replay horizon); false for an unknown campaign.
+func (c *Catalog) CampaignHistory(id string) (projectID string, h catalog.History[catalog.CampaignSpec], ok bool, err error) {
+	e, err := c.entry(codecs.CatalogKindCampaign, id)
+	if err != nil || e == nil || e.Campaign == nil {
+		return "", h, false, err
+	}
+	if err := json.Unmarshal(e.Campaign.Spec, &h); err != nil {
+		return "", catalog.History[catalog.CampaignSpec]{}, false, fmt.Errorf("catalog view: campaign %s spec: %w", id, err)
+	}
+	return e.Campaign.ProjectID, h, true, nil
+}
+
+// CampaignByDisplayIDAt returns the campaign a click link's display id
+// names at t: the display entry names the campaign that has the id now,
+// and the campaign's own spec in force at t must carry it (so an entry
+// that outlived its campaign's delete or rename resolves nothing). Display
+// entries are current-only: a display id is looked up at about now.
+func (c *Catalog) CampaignByDisplayIDAt(displayID string, t time.Time) (id, projectID string, spec catalog.CampaignSpec, ok bool, err error) {
+	if displayID == "" {
+		return "", "", spec, false, nil
+	}
+	e, err := c.entry(codecs.CatalogKindDisplay, displayID)
+	if err != nil || e == nil || e.Display == nil {
+		return "", "", spec, false, err
+	}
+	projectID, spec, ok, err = c.CampaignAt(e.Display.CampaignID, t)
+	if !ok || spec.DisplayID != displayID {
+		return "", "", catalog.CampaignSpec{}, false, err
+	}
+	return e.Display.CampaignID, projectID, spec, true, nil
 }
 
 // DomainAt returns what a branded host serves at t; false for an unknown

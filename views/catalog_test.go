@@ -110,3 +110,84 @@ func TestCatalogRecords(t *testing.T) {
 		t.Fatalf("missing domain: %v %v", ok, err)
 	}
 }
+
+// Display ids: the display entry names the campaign, whose own spec in
+// force must carry the id; an entry that outlived its campaign's delete or
+// rename, or names no campaign, resolves nothing.
+func TestCatalogDisplayIDs(t *testing.T) {
+	broker, err := stream.StartEmbedded("", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	kafka := stream.Kafka{Brokers: broker.Brokers()}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var topics stream.Topics
+	topics.List = []stream.Topic{{Name: CatalogTopic, Cleanup: stream.CleanupCompact, Partitions: 2, Replication: 1}}
+	if err := kafka.EnsureTopics(ctx, topics); err != nil {
+		t.Fatal(err)
+	}
+	producer, err := sarama.NewSyncProducer(kafka.Brokers, kafka.ProducerConfig("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	campaign := func(id, spec string) string {
+		return `{"kind":"campaign","id":"` + id + `","version":2,"published_at":"2026-01-01T00:00:00Z","campaign":{"id":"` + id + `","project_id":"p","spec":` + spec + `}}`
+	}
+	display := func(id, campaignID string) string {
+		return `{"kind":"display","id":"` + id + `","version":2,"published_at":"2026-01-01T00:00:00Z","display":{"campaign_id":"` + campaignID + `","project_id":"p"}}`
+	}
+	for key, value := range map[string]string{
+		"campaign:live":    campaign("live", `[{"from":"2026-01-01T00:00:00Z","value":{"name":"Live","display_id":"x","desktop_url":"https://p.example/"}}]`),
+		"campaign:deleted": campaign("deleted", `[{"from":"2026-01-01T00:00:00Z","until":"2026-03-01T00:00:00Z","value":{"name":"Gone","display_id":"gone"}}]`),
+		"campaign:renamed": campaign("renamed", `[{"from":"2026-01-01T00:00:00Z","until":"2026-03-01T00:00:00Z","value":{"name":"R","display_id":"old"}},{"from":"2026-03-01T00:00:00Z","value":{"name":"R","display_id":"new"}}]`),
+		"display:x":        display("x", "live"),
+		"display:gone":     display("gone", "deleted"),
+		"display:old":      display("old", "renamed"),
+		"display:new":      display("new", "renamed"),
+		"display:orphan":   display("orphan", "missing"),
+	} {
+		if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: CatalogTopic, Key: sarama.StringEncoder(key), Value: sarama.StringEncoder(value)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var c Catalog
+	rctx, rcancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = stream.NewSupervisor(nil).Run(rctx, c.Component(kafka.Brokers, kafka.ViewOptions("catalog-test", pebblestore.NewBuilder(t.TempDir()), 1)...))
+	}()
+	defer func() { rcancel(); <-done }()
+	april := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+	poll.Until(t, 30*time.Second, "display x", func() bool { _, _, _, ok, _ := c.CampaignByDisplayIDAt("x", april); return ok })
+
+	for _, tc := range []struct {
+		display string
+		at      time.Time
+		want    string // campaign id, "" for none
+	}{
+		{"x", april, "live"},
+		{"x", time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC), ""}, // before the campaign existed
+		{"gone", time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), "deleted"},
+		{"gone", april, ""}, // after its delete
+		{"old", april, ""},  // released by a rename
+		{"new", april, "renamed"},
+		{"orphan", april, ""},
+		{"missing", april, ""},
+		{"", april, ""},
+	} {
+		id, pid, spec, ok, err := c.CampaignByDisplayIDAt(tc.display, tc.at)
+		if err != nil || id != tc.want || ok != (tc.want != "") {
+			t.Errorf("%q at %s: %q %v %v, want %q", tc.display, tc.at.Format(time.DateOnly), id, ok, err, tc.want)
+		}
+		if ok && (pid != "p" || spec.DisplayID != tc.display) {
+			t.Errorf("%q: project %q spec %+v", tc.display, pid, spec)
+		}
+	}
+	if pid, h, ok, err := c.CampaignHistory("renamed"); err != nil || !ok || pid != "p" || h.Len() != 2 {
+		t.Fatalf("history: %q %d %v %v", pid, h.Len(), ok, err)
+	}
+}

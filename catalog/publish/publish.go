@@ -17,6 +17,19 @@
 // (key ids are unique across projects); as a key id may move to another
 // project, such an entry is refused only when the project it names is
 // stale on the topic, whatever the version of the entry it replaces.
+//
+// Each current campaign with a display id also gets an entry
+// display:<display id> naming it, at the campaign's version. Display ids
+// are unique among current campaigns but move: one released by a campaign
+// (renamed or deleted) may be taken by another of any version. So a
+// display entry, like a webkey entry, is refused only when the campaign it
+// names is stale on the topic; it is left alone when it names the same
+// campaign at the same version. A display entry on the topic that no
+// current campaign of the snapshot claims is tombstoned when the snapshot
+// knows the campaign it names at least as well as the topic does (that
+// campaign released the id); otherwise it is left to a newer snapshot.
+// Readers check the named campaign's own spec anyway (views.Catalog), so a
+// display entry that outlived its campaign never resolves.
 package publish
 
 import (
@@ -151,6 +164,12 @@ func Entries(snapshot *catalog.Catalog, horizon, now time.Time, opts ...Option) 
 		add(codecs.CatalogEntry{Kind: codecs.CatalogKindCampaign, ID: c.ID, Version: c.Version,
 			Campaign: &codecs.CatalogCampaign{ID: c.ID, ProjectID: c.ProjectID, Spec: b}})
 	}
+	for _, c := range snapshot.Campaigns {
+		if spec, ok := c.Spec.Current(); ok && spec.DisplayID != "" {
+			add(codecs.CatalogEntry{Kind: codecs.CatalogKindDisplay, ID: spec.DisplayID, Version: c.Version,
+				Display: &codecs.CatalogDisplay{CampaignID: c.ID, ProjectID: c.ProjectID}})
+		}
+	}
 	for _, d := range snapshot.Domains {
 		h := d.Spec
 		h.Trim(horizon)
@@ -173,7 +192,7 @@ func Publish(ctx context.Context, kafka stream.Kafka, snapshot *catalog.Catalog,
 	if err != nil {
 		return res, fmt.Errorf("publish catalog: %w", err)
 	}
-	onTopic, err := ReadVersions(ctx, kafka)
+	onTopic, owners, err := readTopic(ctx, kafka)
 	if err != nil {
 		return res, fmt.Errorf("publish catalog: %w", err)
 	}
@@ -199,6 +218,17 @@ func Publish(ctx context.Context, kafka stream.Kafka, snapshot *catalog.Catalog,
 			// A key id may move to a project of a lower version: only
 			// the staleness of the project it now names counts.
 			stale = false
+		}
+		if e.Display != nil {
+			// A display id may move to a campaign of a lower version:
+			// only the staleness of the campaign it now names counts.
+			cv, known := onTopic[Key(codecs.CatalogKindCampaign, e.Display.CampaignID)]
+			if stale = known && cv > e.Version; stale {
+				cur = cv
+			}
+			if !stale && exists && owners[key] != e.Display.CampaignID {
+				exists = false // another campaign's entry: replace it
+			}
 		}
 		if e.Secret != nil && staleProject[e.Secret.ProjectID] {
 			stale = true
@@ -241,6 +271,24 @@ func Publish(ctx context.Context, kafka stream.Kafka, snapshot *catalog.Catalog,
 		out = append(out, record{key, nil})
 		res.Tombstoned = append(res.Tombstoned, key)
 	}
+	// Display ids no current campaign of the snapshot claims: removed
+	// when the snapshot knows the campaign they name at least as well as
+	// the topic does.
+	versions := map[string]int64{}
+	for _, c := range snapshot.Campaigns {
+		versions[c.ID] = c.Version
+	}
+	for _, key := range sortedKeys(owners) {
+		if _, live := entries[key]; live {
+			continue
+		}
+		v, known := versions[owners[key]]
+		if !known || v < onTopic[Key(codecs.CatalogKindCampaign, owners[key])] {
+			continue
+		}
+		out = append(out, record{key, nil})
+		res.Tombstoned = append(res.Tombstoned, key)
+	}
 	if len(out) == 0 {
 		return res, nil
 	}
@@ -267,10 +315,17 @@ func Publish(ctx context.Context, kafka stream.Kafka, snapshot *catalog.Catalog,
 // ReadVersions reads the catalog topic to its end and returns the version
 // of every entry on it (key → version); tombstoned keys are absent.
 func ReadVersions(ctx context.Context, kafka stream.Kafka) (map[string]int64, error) {
+	v, _, err := readTopic(ctx, kafka)
+	return v, err
+}
+
+// readTopic is ReadVersions plus the campaign each display entry names
+// (key → campaign id).
+func readTopic(ctx context.Context, kafka stream.Kafka) (map[string]int64, map[string]string, error) {
 	view, err := goka.NewView(kafka.Brokers, goka.Table(Topic), new(codec.Bytes),
 		kafka.ViewOptions("catalog-writer", storage.MemoryBuilder(), 1)...)
 	if err != nil {
-		return nil, fmt.Errorf("read catalog topic: %w", err)
+		return nil, nil, fmt.Errorf("read catalog topic: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -283,27 +338,28 @@ func ReadVersions(ctx context.Context, kafka stream.Kafka) (map[string]int64, er
 		if err == nil {
 			err = ctx.Err()
 		}
-		return nil, fmt.Errorf("read catalog topic: %w", errors.Join(err, errors.New("stopped before it recovered")))
+		return nil, nil, fmt.Errorf("read catalog topic: %w", errors.Join(err, errors.New("stopped before it recovered")))
 	case <-ctx.Done():
-		return nil, fmt.Errorf("read catalog topic: %w", ctx.Err())
+		return nil, nil, fmt.Errorf("read catalog topic: %w", ctx.Err())
 	}
 	it, err := view.Iterator()
 	if err != nil {
-		return nil, fmt.Errorf("read catalog topic: %w", err)
+		return nil, nil, fmt.Errorf("read catalog topic: %w", err)
 	}
 	defer it.Release()
-	out := map[string]int64{}
+	out, owners := map[string]int64{}, map[string]string{}
 	for it.Next() {
 		v, err := it.Value()
 		if err != nil {
-			return nil, fmt.Errorf("read catalog topic: %s: %w", it.Key(), err)
+			return nil, nil, fmt.Errorf("read catalog topic: %s: %w", it.Key(), err)
 		}
 		b, _ := v.([]byte)
 		if b == nil {
 			continue
 		}
 		var e struct {
-			Version int64 `json:"version"`
+			Version int64                  `json:"version"`
+			Display *codecs.CatalogDisplay `json:"display"`
 		}
 		if err := json.Unmarshal(b, &e); err != nil {
 			// A value the writer cannot read is replaced.
@@ -311,8 +367,11 @@ func ReadVersions(ctx context.Context, kafka stream.Kafka) (map[string]int64, er
 			continue
 		}
 		out[it.Key()] = e.Version
+		if e.Display != nil {
+			owners[it.Key()] = e.Display.CampaignID
+		}
 	}
-	return out, it.Err()
+	return out, owners, it.Err()
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -141,7 +141,7 @@ func TestEntriesCarryNoSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 1+2+2+1+1 { // project, token+apikey, campaigns, domain, web key
+	if len(entries) != 1+2+2+1+1+1 { // project, token+apikey, campaigns, domain, web key, display id (newsletter's)
 		t.Fatalf("%d entries", len(entries))
 	}
 	for key, b := range entries {
@@ -288,5 +288,77 @@ func TestWebKeyMovesToAnotherProject(t *testing.T) {
 	}
 	if got := owner(); got != "shop" {
 		t.Fatalf("webkey:%s names %s after a stale publish", kid, got)
+	}
+}
+
+// A display id released by a rename moves to a campaign of a lower
+// version; a stale snapshot cannot take it back; a deleted campaign's
+// display entry is tombstoned.
+func TestDisplayIDMovesAndEnds(t *testing.T) {
+	_, kafka := embedded(t)
+	m := newMemory(t)
+	news := m.campaign(t, "newsletter")
+	news.Version = 5
+	c, rot := m.snapshot(t)
+	res := mustPublish(t, kafka, c, rot)
+	if !has(res.Published, "display:news") || has(res.Published, "display:summer25") {
+		t.Fatalf("first publish: %+v (summer-sale has ended: no display entry)", res.Published)
+	}
+	owner := func(key string) string {
+		vals := topicValues(t, kafka)[key]
+		if len(vals) == 0 || vals[len(vals)-1] == nil {
+			return ""
+		}
+		var e codecs.CatalogEntry
+		if err := json.Unmarshal(vals[len(vals)-1], &e); err != nil || e.Display == nil {
+			t.Fatalf("%s: %v %+v", key, err, e)
+		}
+		return e.Display.CampaignID
+	}
+	if got := owner("display:news"); got != "newsletter" {
+		t.Fatalf("display:news names %q", got)
+	}
+	if res := mustPublish(t, kafka, c, rot); !has(res.Unchanged, "display:news") {
+		t.Fatalf("same snapshot again: %+v", res)
+	}
+
+	// newsletter (v6) releases "news", summer-sale (v2) takes it
+	spec, _ := news.Spec.Current()
+	spec.DisplayID = "letters"
+	m.setCampaign(t, "newsletter", changeAt, spec)
+	summer, _ := m.campaign(t, "summer-sale").Spec.At(extended)
+	summer.DisplayID = "news"
+	m.setCampaign(t, "summer-sale", changeAt, summer)
+	moved, rot := m.snapshot(t)
+	res = mustPublish(t, kafka, moved, rot)
+	if !has(res.Published, "display:news") || !has(res.Published, "display:letters") {
+		t.Fatalf("takeover: %+v", res)
+	}
+	if owner("display:news") != "summer-sale" || owner("display:letters") != "newsletter" {
+		t.Fatalf("after the takeover: news → %q, letters → %q", owner("display:news"), owner("display:letters"))
+	}
+
+	// the old snapshot (newsletter v5 < v6 on the topic) is stale
+	res = mustPublish(t, kafka, c, rot)
+	if has(res.Published, "display:news") || has(res.Tombstoned, "display:letters") {
+		t.Fatalf("a stale snapshot moved a display id: %+v", res)
+	}
+	if owner("display:news") != "summer-sale" || owner("display:letters") != "newsletter" {
+		t.Fatal("a stale snapshot changed the display entries")
+	}
+
+	// deleting summer-sale removes its display entry
+	m.deleteCampaign(t, "summer-sale", deletedAt)
+	gone, rot := m.snapshot(t)
+	res = mustPublish(t, kafka, gone, rot)
+	if !has(res.Tombstoned, "display:news") || has(res.Tombstoned, "display:letters") {
+		t.Fatalf("delete: %+v", res)
+	}
+	if got := owner("display:news"); got != "" {
+		t.Fatalf("display:news still names %q", got)
+	}
+	// and a stale snapshot that still has it cannot bring it back
+	if res := mustPublish(t, kafka, moved, rot); has(res.Published, "display:news") {
+		t.Fatalf("a stale snapshot revived a deleted campaign's display id: %+v", res)
 	}
 }
