@@ -1,11 +1,11 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -402,10 +402,6 @@ func (f fields) restAll(drop ...string) json.RawMessage {
 	return b
 }
 
-// advertisingIDs are device_data keys that name a device; an empty or
-// all-zero value (limit ad tracking) is dropped so it never becomes a key.
-var advertisingIDs = []string{"gaid", "idfa", "idfv", "appsetid", "android_id", "device_id"}
-
 // deviceData reads an open device_data object (or a JSON string holding
 // one) and drops empty or all-zero advertising ids.
 func deviceData(f fields, name string) (json.RawMessage, *problem) {
@@ -440,15 +436,27 @@ func deviceData(f fields, name string) (json.RawMessage, *problem) {
 // droppedID reports a device_data member that is an advertising id with
 // no value: empty, all zeros or null (and, for the ad ids, not a string).
 func droppedID(m member) bool {
-	if !slices.Contains(advertisingIDs, m.key) {
+	if !advertisingID(string(m.key)) && (bytes.IndexByte(m.key, '\\') < 0 || !advertisingID(m.name())) {
 		return false
 	}
-	id, p := fields{m.key: m.value}.str(m.key)
-	if m.key == "device_id" || m.key == "android_id" {
+	key := m.name()
+	id, p := fields{key: m.value}.str(key)
+	if key == "device_id" || key == "android_id" {
 		// only drop them when empty or zero, not when of another type
 		return (kind(m.value) == "a string" || isNull(m.value)) && p == nil && zeroID(id)
 	}
 	return p != nil || zeroID(id)
+}
+
+// advertisingID reports a device_data key that names a device; an empty
+// or all-zero value (limit ad tracking) is dropped so it never becomes a
+// key.
+func advertisingID(key string) bool {
+	switch key {
+	case "gaid", "idfa", "idfv", "appsetid", "android_id", "device_id":
+		return true
+	}
+	return false
 }
 
 // zeroID reports an empty or all-zero identifier

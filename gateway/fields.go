@@ -233,9 +233,20 @@ func compact(raw json.RawMessage) json.RawMessage {
 // member is one top-level member of a JSON object: its key and the raw
 // text from the key's opening quote to the end of its value.
 type member struct {
-	key   string
+	// key is the key's text between its quotes, still escaped.
+	key   []byte
 	text  []byte
 	value []byte
+}
+
+// name is the member's key, unescaped.
+func (m member) name() string {
+	if bytes.IndexByte(m.key, '\\') < 0 && utf8.Valid(m.key) {
+		return string(m.key)
+	}
+	var k string
+	_ = json.Unmarshal(m.text[:len(m.key)+2], &k)
+	return k
 }
 
 // members splits a valid JSON object into its top-level members without
@@ -245,6 +256,7 @@ func members(raw []byte) (out []member, ok bool) {
 	if i >= len(raw) || raw[i] != '{' {
 		return nil, false
 	}
+	out = make([]member, 0, 32)
 	i++
 	for {
 		i = skipSpace(raw, i)
@@ -266,12 +278,7 @@ func members(raw []byte) (out []member, ok bool) {
 		if keyEnd > len(raw) {
 			return nil, false
 		}
-		key := string(raw[start+1 : keyEnd-1])
-		if bytes.IndexByte(raw[start:keyEnd], '\\') >= 0 || !utf8.Valid(raw[start:keyEnd]) {
-			if err := json.Unmarshal(raw[start:keyEnd], &key); err != nil {
-				return nil, false
-			}
-		}
+		key := raw[start+1 : keyEnd-1]
 		i = skipSpace(raw, keyEnd)
 		if i >= len(raw) || raw[i] != ':' {
 			return nil, false

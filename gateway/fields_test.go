@@ -22,7 +22,7 @@ func FuzzMembers(f *testing.F) {
 		}
 		got := map[string]json.RawMessage{}
 		for _, m := range ms {
-			got[m.key] = m.value
+			got[m.name()] = m.value
 			if err := json.Unmarshal([]byte("{"+string(m.text)+"}"), &map[string]any{}); err != nil {
 				t.Fatalf("member text %q is not a key and value: %v", m.text, err)
 			}
@@ -35,7 +35,7 @@ func FuzzMembers(f *testing.F) {
 
 func TestDeviceDataDropsEmptyIDs(t *testing.T) {
 	in := `{"device_name":"Pixel 8", "idfa":"", "gaid" : "00000000-0000-0000-0000-000000000000","idfv":null,` +
-		`"appsetid":"abc","device_id":"","android_id":42,"note":"\"idfa\":\"\"","nested":{"gaid":""}}`
+		`"appsetid":"abc","device_id":"","android_id":42,"note":"\"idfa\":\"\"","nested":{"gaid":""},"g\u0061id":""}`
 	got, p := deviceData(fields{"device_data": json.RawMessage(in)}, "device_data")
 	if p != nil {
 		t.Fatal(p)
