@@ -1,0 +1,241 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hazelnut-mmp/hazelnut/catalog"
+	"github.com/hazelnut-mmp/hazelnut/gateway/spool"
+	"github.com/hazelnut-mmp/hazelnut/stream"
+)
+
+// discard is a broker that takes everything at once: the click spool's
+// drainer empties it as it would towards a healthy Kafka.
+type discard struct{}
+
+func (discard) Send(context.Context, stream.Record) error      { return nil }
+func (discard) SendAll(context.Context, []stream.Record) error { return nil }
+
+// reportLatencies reports the p50 and p99 of lat in unit (time.Millisecond
+// as "ms", time.Microsecond as "us") under prefix.
+func reportLatencies(b *testing.B, prefix string, lat []time.Duration, unit time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	q := func(f float64) float64 {
+		return float64(lat[min(len(lat)-1, int(float64(len(lat))*f))]) / float64(unit)
+	}
+	name := "ms"
+	if unit == time.Microsecond {
+		name = "us"
+	}
+	b.ReportMetric(q(0.50), prefix+"p50-"+name)
+	b.ReportMetric(q(0.99), prefix+"p99-"+name)
+}
+
+// BenchmarkRedirectLoopback drives GET click links over loopback HTTP
+// from 64 connections per target (one per goroutine, kept alive) and
+// reports, per target, redirects/s and the p50/p99 round trip: the real
+// router with a real click spool (pebble, grouped fsync) in a temporary
+// directory, drained to a broker that takes everything ("redirect-"), and
+// a bare handler that only answers 302 ("bare-"). The two take turns in
+// slices of 2,000 requests, so that other work on the machine weighs on
+// each alike; b.N requests go to each. redirect-server-p99-ms is the
+// handler's own time (resolution, click, spool write, answer).
+//
+//	go test ./gateway -run '^$' -bench BenchmarkRedirectLoopback -benchtime 40000x -count 3
+func BenchmarkRedirectLoopback(b *testing.B) {
+	const workers, slice = 64, 2000
+	uas := []string{uaPixel, uaIPhone, uaWindows, uaIPad}
+	paths := []string{"/c/summer25?gclid=G1&utm_source=google&utm_medium=cpc", "/c/news?fbclid=F1", "/c/summer25"}
+
+	sp, err := spool.Open(b.TempDir(), discard{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = sp.Run(ctx) }()
+	defer func() { cancel(); <-done; _ = sp.Close() }()
+	cat := linkCatalog(b, time.Now().Add(365*24*time.Hour))
+	gw := New(Deps{Publisher: newMem(), Projects: cat, Catalog: datedCatalog{cat}, Clicks: sp, Geo: linkGeo{}}).Handler()
+	var smu sync.Mutex
+	var server []time.Duration
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		gw.ServeHTTP(w, r)
+		d := time.Since(start)
+		smu.Lock()
+		server = append(server, d)
+		smu.Unlock()
+	}))
+	defer redirect.Close()
+	bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, playURL, http.StatusFound)
+	}))
+	defer bare.Close()
+
+	type target struct {
+		name    string
+		url     string
+		lat     []time.Duration
+		elapsed time.Duration
+		done    int
+	}
+	targets := []*target{{name: "bare-", url: bare.URL}, {name: "redirect-", url: redirect.URL}}
+	clients := make([][]*http.Client, workers)
+	for w := range clients {
+		for range targets {
+			tr := &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, DisableCompression: true}
+			defer tr.CloseIdleConnections()
+			clients[w] = append(clients[w], &http.Client{Transport: tr,
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }})
+		}
+	}
+	var failed atomic.Bool
+	b.ResetTimer()
+	for turn := 0; !failed.Load(); turn++ {
+		ti := turn % len(targets)
+		t := targets[ti]
+		if targets[0].done >= b.N && targets[1].done >= b.N {
+			break
+		}
+		if t.done >= b.N {
+			continue
+		}
+		n := min(slice, b.N-t.done)
+		var left atomic.Int64
+		left.Store(int64(n))
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		start := time.Now()
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				local := make([]time.Duration, 0, n/workers+1)
+				for i := w + turn; left.Add(-1) >= 0; i++ {
+					req, _ := http.NewRequest(http.MethodGet, t.url+paths[i%len(paths)], nil)
+					req.Header.Set("User-Agent", uas[i%len(uas)])
+					t0 := time.Now()
+					resp, err := clients[w][ti].Do(req)
+					if err != nil {
+						b.Error(err)
+						failed.Store(true)
+						return
+					}
+					resp.Body.Close()
+					local = append(local, time.Since(t0))
+					if resp.StatusCode != http.StatusFound {
+						b.Errorf("%s: status %d", t.name, resp.StatusCode)
+						failed.Store(true)
+						return
+					}
+				}
+				mu.Lock()
+				t.lat = append(t.lat, local...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		t.elapsed += time.Since(start)
+		t.done += n
+	}
+	b.StopTimer()
+	for _, t := range targets {
+		b.ReportMetric(float64(len(t.lat))/t.elapsed.Seconds(), t.name+"redirects/s")
+		reportLatencies(b, t.name, t.lat, time.Millisecond)
+	}
+	smu.Lock()
+	reportLatencies(b, "redirect-server-", server, time.Millisecond)
+	smu.Unlock()
+}
+
+// BenchmarkLinkResolution resolves click links through the in-process
+// LRU from 64 goroutines, over 10,000 campaigns (display ids spread
+// evenly), and reports the p50/p99 of one resolution in microseconds. cache=off looks
+// every link up in the in-memory catalog instead.
+//
+//	go test ./gateway -run '^$' -bench BenchmarkLinkResolution -benchtime 1000000x
+func BenchmarkLinkResolution(b *testing.B) {
+	const n = 10_000
+	c := &catalog.Catalog{Projects: []catalog.ProjectRecord{{ID: "demo", Secrets: catalog.Secrets{Token: "tok-demo-0123456789", ServerKey: "key-demo-0123456789"}}}}
+	for i := range n {
+		c.Campaigns = append(c.Campaigns, catalog.Campaign{ID: fmt.Sprintf("c%d", i), ProjectID: "demo",
+			Spec: catalog.Always(catalog.CampaignSpec{Name: "C", DisplayID: fmt.Sprintf("d%d", i),
+				StoreURLs: map[catalog.Platform]string{catalog.Android: playURL}, DesktopURL: desktopURL})})
+	}
+	c.Domains = []catalog.Domain{{Host: "go.demo.example", Spec: catalog.Always(catalog.DomainSpec{ProjectID: "demo", DefaultCampaign: "c0"})}}
+	if err := c.Build(); err != nil {
+		b.Fatal(err)
+	}
+	displays := make([]string, n)
+	for i := range displays {
+		displays[i] = fmt.Sprintf("d%d", i)
+	}
+	for _, tc := range []struct {
+		name string
+		ttl  time.Duration
+	}{{"cache=lru", DefaultLinkTTL}, {"cache=off", 0}} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := New(Deps{Projects: c, Catalog: c}, WithLinkCache(tc.ttl, DefaultLinkEntries))
+			now := time.Now()
+			for _, d := range displays { // warm
+				if _, _, _, ok, _ := s.resolveLink("go.demo.example", d, now); !ok {
+					b.Fatalf("%s does not resolve", d)
+				}
+			}
+			b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+			var mu sync.Mutex
+			var lat []time.Duration
+			var worker atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(worker.Add(1)) * 7919
+				local := make([]time.Duration, 0, 4096)
+				for pb.Next() {
+					i++
+					t0 := time.Now()
+					_, _, _, ok, _ := s.resolveLink("go.demo.example", displays[i%n], now)
+					local = append(local, time.Since(t0))
+					if !ok {
+						b.Error("unresolved")
+						return
+					}
+				}
+				mu.Lock()
+				lat = append(lat, local...)
+				mu.Unlock()
+			})
+			b.StopTimer()
+			reportLatencies(b, "", lat, time.Microsecond)
+		})
+	}
+}
+
+// BenchmarkRedirectHandler is the router's own work per click link
+// (resolution through the LRU, user agent, click encoding, answer) with
+// an in-memory click spool: no network, no fsync.
+func BenchmarkRedirectHandler(b *testing.B) {
+	e := newLinkEnv(b, now.Add(time.Hour))
+	b.ReportAllocs()
+	for b.Loop() {
+		w := e.get("links.hazelnut.example", "/c/summer25?gclid=G1&utm_source=google", uaPixel)
+		if w.Code != http.StatusFound {
+			b.Fatalf("status %d", w.Code)
+		}
+		e.spool.mu.Lock()
+		e.spool.recs = e.spool.recs[:0]
+		e.spool.mu.Unlock()
+	}
+}
