@@ -56,8 +56,8 @@ func TestCatalogSyncServices(t *testing.T) {
 
 	env := map[string]string{"HAZELNUT_POSTGRES_URL": url, "HAZELNUT_KAFKA_BROKERS": brokers}
 	for _, want := range []string{
-		"catalog: synced: 7 published, 0 unchanged, 0 stale, 0 tombstoned\n",
-		"catalog: synced: 0 published, 7 unchanged, 0 stale, 0 tombstoned\n",
+		"catalog: synced: 8 published, 0 unchanged, 0 stale, 0 tombstoned\n",
+		"catalog: synced: 0 published, 8 unchanged, 0 stale, 0 tombstoned\n",
 	} {
 		code, out, stderr := runCLI(t, env, "catalog", "sync", "--horizon", "100000h", "--kafka-partitions", "4", "--kafka-replication", "1")
 		if code != 0 || out != want {
