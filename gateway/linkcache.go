@@ -48,11 +48,16 @@ type resolvedLink struct {
 	expires    time.Time
 }
 
+// linkShards is the number of LRUs a link cache is split into: a hit
+// moves its entry to the front under the LRU's lock, so one LRU would
+// make every concurrent click wait on one mutex.
+const linkShards = 16
+
 // linkCache is an LRU of click link resolutions keyed by (host, display
 // id): positive and negative answers alike, each for the TTL.
 type linkCache struct {
-	ttl   time.Duration
-	cache *lru.Cache[string, resolvedLink]
+	ttl    time.Duration
+	shards [linkShards]*lru.Cache[string, resolvedLink]
 	// flights joins concurrent misses of one key into one catalog lookup.
 	mu      sync.Mutex
 	flights map[string]*flight
@@ -68,8 +73,20 @@ func newLinkCache(ttl time.Duration, entries int) *linkCache {
 	if entries <= 0 {
 		entries = DefaultLinkEntries
 	}
-	c, _ := lru.New[string, resolvedLink](entries)
-	return &linkCache{ttl: ttl, cache: c, flights: map[string]*flight{}}
+	c := &linkCache{ttl: ttl, flights: map[string]*flight{}}
+	for i := range c.shards {
+		c.shards[i], _ = lru.New[string, resolvedLink](max(1, entries/linkShards))
+	}
+	return c
+}
+
+// shard is the LRU of key (FNV-1a).
+func (c *linkCache) shard(key string) *lru.Cache[string, resolvedLink] {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	return c.shards[h%linkShards]
 }
 
 // linkKey is the cache key of a link: the lower-case host (a branded host
@@ -109,7 +126,8 @@ func (s *Server) resolveLink(host, display string, t time.Time) (id, projectID s
 // get answers key from the cache while fresh, else from load (one load
 // per key at a time).
 func (c *linkCache) get(key string, now time.Time, load func() (resolvedLink, error)) (resolvedLink, error) {
-	if r, ok := c.cache.Get(key); ok && now.Before(r.expires) {
+	cache := c.shard(key)
+	if r, ok := cache.Get(key); ok && now.Before(r.expires) {
 		return r, nil
 	}
 	c.mu.Lock()
@@ -124,7 +142,7 @@ func (c *linkCache) get(key string, now time.Time, load func() (resolvedLink, er
 	f.res, f.err = load()
 	if f.err == nil {
 		f.res.expires = now.Add(c.ttl)
-		c.cache.Add(key, f.res)
+		cache.Add(key, f.res)
 	}
 	c.mu.Lock()
 	delete(c.flights, key)
