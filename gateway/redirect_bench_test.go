@@ -43,7 +43,7 @@ func reportLatencies(b *testing.B, prefix string, lat []time.Duration, unit time
 }
 
 // BenchmarkRedirectLoopback drives GET click links over loopback HTTP
-// from 64 connections per target (one per goroutine, kept alive) and
+// from 64 (and 8) connections per target (one per goroutine, kept alive) and
 // reports, per target, redirects/s and the p50/p99 round trip: the real
 // router with a real click spool (pebble, grouped fsync) in a temporary
 // directory, drained to a broker that takes everything ("redirect-"), and
@@ -55,7 +55,13 @@ func reportLatencies(b *testing.B, prefix string, lat []time.Duration, unit time
 //
 //	go test ./gateway -run '^$' -bench BenchmarkRedirectLoopback -benchtime 40000x -count 3
 func BenchmarkRedirectLoopback(b *testing.B) {
-	const workers, slice = 64, 2000
+	for _, conns := range []int{64, 8} {
+		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) { benchRedirectLoopback(b, conns) })
+	}
+}
+
+func benchRedirectLoopback(b *testing.B, workers int) {
+	const slice = 2000
 	uas := []string{uaPixel, uaIPhone, uaWindows, uaIPad}
 	paths := []string{"/c/summer25?gclid=G1&utm_source=google&utm_medium=cpc", "/c/news?fbclid=F1", "/c/summer25"}
 
