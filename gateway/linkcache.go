@@ -131,6 +131,10 @@ func (c *linkCache) get(key string, now time.Time, load func() (resolvedLink, er
 		return r, nil
 	}
 	c.mu.Lock()
+	if r, ok := cache.Get(key); ok && now.Before(r.expires) {
+		c.mu.Unlock() // loaded while this one waited for the lock
+		return r, nil
+	}
 	if f, ok := c.flights[key]; ok {
 		c.mu.Unlock()
 		<-f.done

@@ -438,3 +438,24 @@ func TestPageViewClickFields(t *testing.T) {
 		t.Fatalf("click %+v", c)
 	}
 }
+
+// Concurrent clicks on a link that is not cached look it up once.
+func TestLinkCacheJoinsConcurrentMisses(t *testing.T) {
+	cat := &countingCatalog{datedCatalog: datedCatalog{linkCatalog(t, now.Add(time.Hour))}}
+	s := New(Deps{Publisher: newMem(), Projects: cat, Catalog: cat, Clicks: &fakeSpool{}},
+		WithClock(func() time.Time { return now }))
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, _, ok, err := s.resolveLink("links.hazelnut.example", "summer25", now); !ok || err != nil {
+				t.Errorf("unresolved: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if cat.display != 1 {
+		t.Fatalf("%d catalog lookups for 64 concurrent clicks", cat.display)
+	}
+}
