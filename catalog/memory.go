@@ -21,6 +21,9 @@ type Catalog struct {
 	projects   map[string]int
 	campaigns  map[string]int
 	byDisplay  map[string]int
+	// everDisplay lists, per display id, the campaigns any of whose spec
+	// versions used it.
+	everDisplay map[string][]int
 	domains    map[string]int
 	eventMaps  map[string]int
 	accountsOf map[string][]int
@@ -153,11 +156,16 @@ func (c *Catalog) Build() error {
 		return err
 	}
 	c.tokens = tokens
-	c.campaigns, c.byDisplay = map[string]int{}, map[string]int{}
+	c.campaigns, c.byDisplay, c.everDisplay = map[string]int{}, map[string]int{}, map[string][]int{}
 	for i, cp := range c.Campaigns {
 		c.campaigns[cp.ID] = i
 		if s, ok := cp.Spec.Current(); ok {
 			c.byDisplay[s.DisplayID] = i
+		}
+		for _, sp := range cp.Spec.Spans() {
+			if ids := c.everDisplay[sp.Value.DisplayID]; len(ids) == 0 || ids[len(ids)-1] != i {
+				c.everDisplay[sp.Value.DisplayID] = append(ids, i)
+			}
 		}
 	}
 	c.domains = map[string]int{}
@@ -260,14 +268,16 @@ func (c *Catalog) CampaignAt(id string, t time.Time) (projectID string, spec Cam
 }
 
 // CampaignByDisplayIDAt returns the campaign a click link's display id
-// names at t.
+// names at t: the campaign whose spec in force at t has that display id
+// (a campaign with a scheduled end is found until it ends).
 func (c *Catalog) CampaignByDisplayIDAt(displayID string, t time.Time) (id, projectID string, spec CampaignSpec, ok bool, err error) {
-	cp, found := c.CampaignByDisplayID(displayID)
-	if !found {
-		return "", "", CampaignSpec{}, false, nil
+	for _, i := range c.everDisplay[displayID] {
+		cp := c.Campaigns[i]
+		if s, in := cp.Spec.At(t); in && s.DisplayID == displayID {
+			return cp.ID, cp.ProjectID, s, true, nil
+		}
 	}
-	spec, ok = cp.Spec.At(t)
-	return cp.ID, cp.ProjectID, spec, ok, nil
+	return "", "", CampaignSpec{}, false, nil
 }
 
 // DomainAt returns what a branded host serves at t.
