@@ -19,6 +19,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/geo/geotest"
 	"github.com/hazelnut-mmp/hazelnut/internal/poll"
 	"github.com/hazelnut-mmp/hazelnut/stream"
 )
@@ -39,11 +40,14 @@ func TestClickSurvivesKillAfterRedirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	const ua = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.82 Mobile Safari/537.36"
+	// The click comes through a trusted proxy from an address the test's
+	// GeoIP database places in London.
+	geoDB := geotest.Write(t)
 
 	// First run: no broker answers (port 1), so nothing can be published.
 	httpAddr := freeAddr(t)
 	first := startBinary(t, bin, "dev", "--data", data, "--catalog", catalogFile, "--brokers", "127.0.0.1:1",
-		"--http", httpAddr, "--admin", freeAddr(t), "--grpc", freeAddr(t))
+		"--http", httpAddr, "--admin", freeAddr(t), "--grpc", freeAddr(t), "--geoip-db", geoDB, "--trusted-proxies", "127.0.0.0/8")
 	poll.Until(t, 30*time.Second, "the gateway to listen", func() bool {
 		resp, err := http.Get("http://" + httpAddr + "/healthz")
 		if err == nil {
@@ -54,6 +58,7 @@ func TestClickSurvivesKillAfterRedirect(t *testing.T) {
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, _ := http.NewRequest(http.MethodGet, "http://"+httpAddr+"/c/news?utm_source=newsletter&gclid=G-kill", nil)
 	req.Header.Set("User-Agent", ua)
+	req.Header.Set("X-Forwarded-For", "81.2.69.160")
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +87,8 @@ func TestClickSurvivesKillAfterRedirect(t *testing.T) {
 		return got != nil
 	})
 	if got.CampaignID != "newsletter" || got.ProjectID != "demo" || got.Platform != "ANDROID" || got.Source != "link" ||
-		got.Params["gclid"] != "G-kill" || got.Device != "Pixel 8" {
+		got.Params["gclid"] != "G-kill" || got.Device != "Pixel 8" || got.ClientIP != "81.2.69.160" ||
+		got.Geo != (codecs.Geo{Country: "GB", Region: "ENG", RegionName: "England", City: "London"}) {
 		t.Fatalf("click %+v", got)
 	}
 	_ = second.cmd.Process.Signal(os.Interrupt)
