@@ -39,24 +39,7 @@ func TestCatalogNotReady(t *testing.T) {
 // a value that does not decode is an error of that lookup only, and an
 // empty token never matches.
 func TestCatalogRecords(t *testing.T) {
-	broker, err := stream.StartEmbedded("", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(broker.Close)
-	kafka := stream.Kafka{Brokers: broker.Brokers()}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var topics stream.Topics
-	topics.List = []stream.Topic{{Name: CatalogTopic, Cleanup: stream.CleanupCompact, Partitions: 2, Replication: 1}}
-	if err := kafka.EnsureTopics(ctx, topics); err != nil {
-		t.Fatal(err)
-	}
-	producer, err := sarama.NewSyncProducer(kafka.Brokers, kafka.ProducerConfig("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	kafka, producer := catalogTopic(t)
 	orphan, known := catalog.HashSecret("orphan-token"), catalog.HashSecret("known-token")
 	for key, value := range map[string]string{
 		"token:" + orphan:  `{"kind":"token","id":"` + orphan + `","version":1,"published_at":"2026-01-01T00:00:00Z","secret":{"project_id":"gone","kind":"token"}}`,
@@ -115,24 +98,7 @@ func TestCatalogRecords(t *testing.T) {
 // force must carry the id; an entry that outlived its campaign's delete or
 // rename, or names no campaign, resolves nothing.
 func TestCatalogDisplayIDs(t *testing.T) {
-	broker, err := stream.StartEmbedded("", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(broker.Close)
-	kafka := stream.Kafka{Brokers: broker.Brokers()}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var topics stream.Topics
-	topics.List = []stream.Topic{{Name: CatalogTopic, Cleanup: stream.CleanupCompact, Partitions: 2, Replication: 1}}
-	if err := kafka.EnsureTopics(ctx, topics); err != nil {
-		t.Fatal(err)
-	}
-	producer, err := sarama.NewSyncProducer(kafka.Brokers, kafka.ProducerConfig("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	kafka, producer := catalogTopic(t)
 	campaign := func(id, spec string) string {
 		return `{"kind":"campaign","id":"` + id + `","version":2,"published_at":"2026-01-01T00:00:00Z","campaign":{"id":"` + id + `","project_id":"p","spec":` + spec + `}}`
 	}
@@ -190,4 +156,29 @@ func TestCatalogDisplayIDs(t *testing.T) {
 	if pid, h, ok, err := c.CampaignHistory("renamed"); err != nil || !ok || pid != "p" || h.Len() != 2 {
 		t.Fatalf("history: %q %d %v %v", pid, h.Len(), ok, err)
 	}
+}
+
+// catalogTopic starts an embedded broker with the catalog topic and
+// returns it with a producer partitioning as goka does.
+func catalogTopic(t *testing.T) (stream.Kafka, sarama.SyncProducer) {
+	t.Helper()
+	broker, err := stream.StartEmbedded("", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	kafka := stream.Kafka{Brokers: broker.Brokers()}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var topics stream.Topics
+	topics.List = []stream.Topic{{Name: CatalogTopic, Cleanup: stream.CleanupCompact, Partitions: 2, Replication: 1}}
+	if err := kafka.EnsureTopics(ctx, topics); err != nil {
+		t.Fatal(err)
+	}
+	producer, err := sarama.NewSyncProducer(kafka.Brokers, kafka.ProducerConfig("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { producer.Close() })
+	return kafka, producer
 }

@@ -19,19 +19,7 @@ import (
 // carries the key sealed; a key id the project no longer lists, or whose
 // project is gone, finds nothing.
 func TestCatalogWebKeys(t *testing.T) {
-	broker, err := stream.StartEmbedded("", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(broker.Close)
-	kafka := stream.Kafka{Brokers: broker.Brokers()}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var topics stream.Topics
-	topics.List = []stream.Topic{{Name: CatalogTopic, Cleanup: stream.CleanupCompact, Partitions: 2, Replication: 1}}
-	if err := kafka.EnsureTopics(ctx, topics); err != nil {
-		t.Fatal(err)
-	}
+	kafka, producer := catalogTopic(t)
 	sealer, err := catalog.NewSealer([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
@@ -47,11 +35,6 @@ func TestCatalogWebKeys(t *testing.T) {
 		"webkey:stale":  {Kind: codecs.CatalogKindWebKey, ID: "stale", Version: 1, Secret: &codecs.CatalogSecret{ProjectID: "p", Kind: "web_key"}},
 		"webkey:orphan": {Kind: codecs.CatalogKindWebKey, ID: "orphan", Version: 1, Secret: &codecs.CatalogSecret{ProjectID: "gone", Kind: "web_key"}},
 	}
-	producer, err := sarama.NewSyncProducer(kafka.Brokers, kafka.ProducerConfig("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
 	for key, e := range entries {
 		b, _ := json.Marshal(e)
 		if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: CatalogTopic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(b)}); err != nil {
