@@ -17,16 +17,16 @@ type Catalog struct {
 	NetworkAccounts []NetworkAccount
 	EventMaps       []EventMap
 
-	tokens     *Static
-	projects   map[string]int
-	campaigns  map[string]int
-	byDisplay  map[string]int
+	tokens    *Static
+	projects  map[string]int
+	campaigns map[string]int
+	byDisplay map[string]int
 	// everDisplay lists, per display id, the campaigns any of whose spec
 	// versions used it.
 	everDisplay map[string][]int
-	domains    map[string]int
-	eventMaps  map[string]int
-	accountsOf map[string][]int
+	domains     map[string]int
+	eventMaps   map[string]int
+	accountsOf  map[string][]int
 }
 
 // Entity kinds, as EntityError names them.
