@@ -28,8 +28,9 @@ type batch struct {
 // were acknowledged. A failed batch is retried whole after a backoff that
 // doubles up to the configured maximum; records of it that had been
 // acknowledged are then published again. Run returns nil when ctx ends or
-// the spool is closed, and an error when the database fails or a record
-// cannot be decoded.
+// the spool is closed, and an error when the database fails. A record that
+// cannot be decoded is moved to quarantine (see quarantine) and the records
+// behind it go on.
 func (s *Spool) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -122,7 +123,15 @@ func (s *Spool) read() (*batch, error) {
 		seq := binary.BigEndian.Uint64(k[1:])
 		rec, err := decode(v)
 		if err != nil {
-			return nil, fmt.Errorf("spool: record %d: %w", seq, err)
+			if b != nil {
+				break // publish what precedes it first
+			}
+			// A record that cannot be decoded would hold up every
+			// record behind it: it is moved aside, kept with its error.
+			if err := s.quarantine(seq, k, v, err); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		if b == nil {
 			b = &batch{first: seq}
@@ -138,6 +147,34 @@ func (s *Spool) read() (*batch, error) {
 		return nil, fmt.Errorf("spool: read: %w", err)
 	}
 	return b, nil
+}
+
+// quarantine moves an undecodable record out of the queue to the
+// quarantine key range (prefix 'q', same sequence), where it stays for an
+// operator to inspect, and logs why.
+func (s *Spool) quarantine(seq uint64, key, val []byte, cause error) error {
+	qkey := append([]byte{quarantinePrefix}, key[1:]...)
+	wb := s.db.NewBatch()
+	defer wb.Close()
+	if err := wb.Set(qkey, val, nil); err != nil {
+		return fmt.Errorf("spool: quarantine: %w", err)
+	}
+	if err := wb.Delete(key, nil); err != nil {
+		return fmt.Errorf("spool: quarantine: %w", err)
+	}
+	if err := wb.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("spool: quarantine: %w", err)
+	}
+	s.log.Error("spooled record cannot be decoded; moved to quarantine", zap.Uint64("sequence", seq),
+		zap.Int("bytes", len(val)), zap.Error(cause))
+	s.quarantined.Add(context.Background(), 1)
+	s.head = seq + 1
+	s.mu.Lock()
+	s.records--
+	s.bytes -= int64(len(key) + len(val))
+	s.emptied()
+	s.mu.Unlock()
+	return nil
 }
 
 // remove deletes an acknowledged batch; when it was the last one, Publish

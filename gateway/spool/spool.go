@@ -45,8 +45,9 @@ const (
 	// at least one record).
 	maxDrainBytes = 16 << 20
 
-	recordPrefix = 'r'
-	keyLen       = 9
+	recordPrefix     = 'r'
+	quarantinePrefix = 'q'
+	keyLen           = 9
 )
 
 // Option configures a Spool.
@@ -140,11 +141,12 @@ type Spool struct {
 	// groups and grouped count fsync groups and the records in them.
 	groups, grouped atomic.Int64
 
-	appended  metric.Int64Counter
-	drained   metric.Int64Counter
-	refused   metric.Int64Counter
-	direct    metric.Int64Counter
-	groupSize metric.Int64Histogram
+	appended    metric.Int64Counter
+	drained     metric.Int64Counter
+	quarantined metric.Int64Counter
+	refused     metric.Int64Counter
+	direct      metric.Int64Counter
+	groupSize   metric.Int64Histogram
 }
 
 type appendReq struct {
@@ -258,6 +260,8 @@ func (s *Spool) initMetrics() error {
 	s.appended, err = m.Int64Counter("hazelnut.spool.appended", metric.WithDescription("records written to the spool"))
 	errs = append(errs, err)
 	s.drained, err = m.Int64Counter("hazelnut.spool.drained", metric.WithDescription("spooled records acknowledged by the broker and removed"))
+	errs = append(errs, err)
+	s.quarantined, err = m.Int64Counter("hazelnut.spool.quarantined", metric.WithDescription("spooled records that could not be decoded, moved aside"))
 	errs = append(errs, err)
 	s.refused, err = m.Int64Counter("hazelnut.spool.full", metric.WithDescription("records refused because the spool was full"))
 	errs = append(errs, err)

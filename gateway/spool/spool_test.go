@@ -3,14 +3,17 @@ package spool
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/google/go-cmp/cmp"
 	"go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -618,5 +621,55 @@ func TestPartialBatchRetried(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, seqs); diff != "" {
 		t.Errorf("received sequences (-want +got):\n%s", diff)
+	}
+}
+
+// A record that cannot be decoded does not hold up the ones behind it: it
+// is moved to quarantine, and the rest are published in order.
+func TestUndecodableRecordQuarantined(t *testing.T) {
+	dir := t.TempDir()
+	sp, err := Open(dir, newFake(false), fastBackoff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		if err := sp.Enqueue(context.Background(), rec("k", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Spoil the third record (sequence 3) where it lies.
+	key := make([]byte, keyLen)
+	key[0] = recordPrefix
+	binary.BigEndian.PutUint64(key[1:], 3)
+	if err := sp.db.Set(key, []byte{0x7f, 1, 2}, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	up := newFake(true)
+	sp = openSpool(t, dir, up)
+	startDrainer(t, sp)
+	waitEmpty(t, sp)
+	var seqs []string
+	for _, r := range up.received() {
+		seqs = append(seqs, string(r.Value))
+	}
+	want := []string{string(rec("k", 0).Value), string(rec("k", 1).Value), string(rec("k", 3).Value), string(rec("k", 4).Value), string(rec("k", 5).Value)}
+	if !slices.Equal(seqs, want) {
+		t.Fatalf("published %q, want %q", seqs, want)
+	}
+	qkey := append([]byte{quarantinePrefix}, key[1:]...)
+	v, closer, err := sp.db.Get(qkey)
+	if err != nil {
+		t.Fatalf("quarantined record: %v", err)
+	}
+	defer closer.Close()
+	if !bytes.Equal(v, []byte{0x7f, 1, 2}) {
+		t.Fatalf("quarantined %x", v)
+	}
+	// Publishing goes on directly afterwards.
+	if spooled, err := sp.Publish(context.Background(), rec("after", 0)); err != nil || spooled {
+		t.Fatalf("publish after quarantine: spooled=%v err=%v", spooled, err)
 	}
 }
