@@ -1,11 +1,17 @@
 package stream
 
 import (
+	"context"
 	"fmt"
 	"runtime/debug"
 	"strconv"
 
 	"github.com/lovoo/goka"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Headers set on every dead-lettered record.
@@ -35,7 +41,11 @@ func Guard(g goka.Group, h Handler) goka.ProcessCallback {
 	dlq := DLQ(g)
 	return func(ctx goka.Context, msg any) {
 		raw, _ := msg.([]byte)
+		span := startSpan(g, ctx)
+		defer span.End()
 		if err := call(h, ctx, raw); err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "sent to "+string(dlq))
 			ctx.Emit(dlq, ctx.Key(), raw, goka.WithCtxEmitHeaders(goka.Headers{
 				HeaderError:     []byte(err.Error()),
 				HeaderTopic:     []byte(ctx.Topic()),
@@ -44,6 +54,26 @@ func Guard(g goka.Group, h Handler) goka.ProcessCallback {
 			}))
 		}
 	}
+}
+
+// startSpan starts the consumer span of one input record, continuing the
+// trace whose W3C context the record carries in its headers (the gateway
+// puts the request's there). Spans go to the global tracer provider.
+func startSpan(g goka.Group, ctx goka.Context) trace.Span {
+	carrier := propagation.MapCarrier{}
+	for k, v := range ctx.Headers() {
+		if k == "traceparent" || k == "tracestate" {
+			carrier[k] = string(v)
+		}
+	}
+	parent := propagation.TraceContext{}.Extract(context.Background(), carrier)
+	_, span := otel.Tracer("hazelnut/stream").Start(parent, "process "+string(ctx.Topic()),
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+			attribute.String("messaging.consumer.group.name", string(g)),
+			attribute.String("messaging.destination.name", string(ctx.Topic())),
+			attribute.Int("messaging.destination.partition.id", int(ctx.Partition())),
+			attribute.Int64("messaging.kafka.offset", ctx.Offset())))
+	return span
 }
 
 func call(h Handler, ctx goka.Context, raw []byte) (err error) {

@@ -4,8 +4,15 @@ import (
 	"errors"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
+	"github.com/lovoo/goka/tester"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hazelnut-mmp/hazelnut/codecs"
 	"github.com/hazelnut-mmp/hazelnut/internal/gokatest"
@@ -115,5 +122,33 @@ func TestOnceReplaysAbsorbedInputs(t *testing.T) {
 	}
 	if got := tt.TableValue(goka.GroupTable(gGroup), "k").(*counter).N; got != 1 {
 		t.Errorf("absorbed input applied again: n=%d", got)
+	}
+}
+
+// Each input record is processed in a consumer span that continues the
+// trace carried in its headers; a record sent to the DLQ marks it failed.
+func TestGuardContinuesTheRecordsTrace(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	prev := otel.GetTracerProvider()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	t.Cleanup(func() { otel.SetTracerProvider(prev) })
+
+	tt := gokatest.Start(t, guardedGroup)
+	const traceID, spanID = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	headers := goka.Headers{"traceparent": []byte("00-" + traceID + "-" + spanID + "-01")}
+	tt.Consume(string(gIn), "k", []byte("ok"), tester.WithHeaders(headers))
+	tt.Consume(string(gIn), "k", []byte("bad"), tester.WithHeaders(headers))
+	spans := rec.Ended()
+	if len(spans) != 2 {
+		t.Fatalf("%d spans, want 2", len(spans))
+	}
+	for i, s := range spans {
+		if s.Name() != "process "+string(gIn) || s.SpanKind() != trace.SpanKindConsumer ||
+			s.SpanContext().TraceID().String() != traceID || s.Parent().SpanID().String() != spanID {
+			t.Errorf("span %d: %q kind %v trace %s parent %s", i, s.Name(), s.SpanKind(), s.SpanContext().TraceID(), s.Parent().SpanID())
+		}
+	}
+	if spans[0].Status().Code == codes.Error || spans[1].Status().Code != codes.Error {
+		t.Errorf("statuses %v, %v; want the bad record's span failed", spans[0].Status(), spans[1].Status())
 	}
 }
