@@ -172,15 +172,3 @@ func storeLink(spec catalog.CampaignSpec, platform catalog.Platform, click codec
 	u.RawQuery = q.Encode()
 	return u.String()
 }
-
-// platformOfAgent guesses the platform of a browser's user agent.
-func platformOfAgent(ua string) string {
-	l := strings.ToLower(ua)
-	switch {
-	case strings.Contains(l, "android"):
-		return string(catalog.Android)
-	case strings.Contains(l, "iphone"), strings.Contains(l, "ipad"), strings.Contains(l, "ipod"):
-		return string(catalog.IOS)
-	}
-	return ""
-}

@@ -30,14 +30,6 @@ type Publisher interface {
 	Publish(ctx context.Context, rec stream.Record) (spooled bool, err error)
 }
 
-// Direct publishes straight to the broker, without a spool.
-type Direct struct{ Sender stream.Sender }
-
-// Publish sends rec and waits for the acknowledgement.
-func (d Direct) Publish(ctx context.Context, rec stream.Record) (bool, error) {
-	return false, d.Sender.Send(ctx, rec)
-}
-
 // DecisionReader reads the latest decision of an install key; nil, nil when
 // there is none yet.
 type DecisionReader interface {

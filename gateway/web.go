@@ -15,6 +15,7 @@ import (
 
 	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/gateway/useragent"
 	"github.com/hazelnut-mmp/hazelnut/gateway/webseal"
 	"github.com/hazelnut-mmp/hazelnut/stream"
 )
@@ -240,7 +241,10 @@ func (s *Server) webEvent(c *call) *problem {
 	if ua == "" {
 		ua = c.r.UserAgent()
 	}
-	c.platform = platformOfAgent(ua)
+	// ANDROID or IOS from the browser; a desktop visitor names none.
+	if c.platform = useragent.Parse(ua).Platform; c.platform == useragent.Desktop {
+		c.platform = ""
+	}
 
 	// A page view the SDK itself flags as a bot's (is_bot 1) is kept as
 	// an event but records no click: it must not win an install.
