@@ -226,6 +226,7 @@ func scenarioBrokerRestart(t *testing.T, n *node, stopBroker, startBroker func()
 		inOutage atomic.Int64
 		total    atomic.Int64
 		stop     = make(chan struct{})
+		resumed  = make(chan struct{}) // closed once the broker is back
 		wg       sync.WaitGroup
 	)
 	run := fmt.Sprintf("load-%d", time.Now().UnixNano())
@@ -242,9 +243,14 @@ func scenarioBrokerRestart(t *testing.T, n *node, stopBroker, startBroker func()
 				id := fmt.Sprintf("%s-%d-%05d", run, w, i)
 				wasDown := down.Load()
 				if wasDown && inOutage.Load() >= 300 {
-					// pace: a real broker takes a while to come back, and
-					// the outage only needs to be well covered
-					time.Sleep(50 * time.Millisecond)
+					// The outage is well covered; a real broker takes a
+					// while to come back, so hold until it has.
+					select {
+					case <-resumed:
+					case <-stop:
+						return
+					}
+					wasDown = down.Load()
 				}
 				code, out := n.init(id)
 				if code != http.StatusAccepted {
@@ -270,6 +276,7 @@ func scenarioBrokerRestart(t *testing.T, n *node, stopBroker, startBroker func()
 	})
 	startBroker()
 	down.Store(false)
+	close(resumed)
 	mark := total.Load()
 	poll.Until(t, 120*time.Second, "requests after the broker is back", func() bool {
 		return total.Load() >= mark+100 || t.Failed()
