@@ -134,20 +134,8 @@ func TestDevServesYAMLCatalog(t *testing.T) {
 	cfg := testConfig(t, nil)
 	cfg.Catalog = filepath.Join("..", "..", "testdata", "catalog", "demo.yaml")
 	n := startNode(t, cfg, roleDev)
-	body := map[string]any{"token": "demo-client-token-0123456789", "platform": "ANDROID", "install_instance_id": "yaml-1"}
-	if code, out := n.post("/api/client/init", body); code != 202 {
-		t.Fatalf("init with the catalog's token: %d %v", code, out)
-	}
-	// The catalog enforces signing on iOS: unsigned is refused, signed with
-	// the catalog's key accepted.
-	body["platform"] = "IOS"
-	if code, out := n.post("/api/client/init", body); code != 401 {
-		t.Fatalf("unsigned iOS init: %d %v", code, out)
-	}
-	signed := map[string]string{"sign-with": "7a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "key-id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c"}
-	if code, out := n.postWith("/api/client/init", body, signed); code != 202 {
-		t.Fatalf("signed iOS init: %d %v", code, out)
-	}
+	// The catalog enforces signing on iOS.
+	n.checkDemoSigning("yaml-1")
 	if code, _ := n.init("yaml-2"); code != 401 {
 		t.Fatalf("the demo token must not work when a catalog is given: %d", code)
 	}
@@ -194,19 +182,8 @@ func TestGatewayServesTheCatalogTopic(t *testing.T) {
 	cfg.DemoToken = ""
 	cfg.CatalogKey = catalogKey
 	n := startNode(t, cfg, roleGateway)
-	body := map[string]any{"token": "demo-client-token-0123456789", "platform": "ANDROID", "install_instance_id": "topic-1"}
-	if code, out := n.post("/api/client/init", body); code != 202 {
-		t.Fatalf("init with a published token: %d %v", code, out)
-	}
 	// iOS signing is enforced: the sealed secret reached the gateway.
-	body["platform"] = "IOS"
-	if code, out := n.post("/api/client/init", body); code != 401 {
-		t.Fatalf("unsigned iOS init: %d %v", code, out)
-	}
-	signed := map[string]string{"sign-with": "7a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "key-id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c"}
-	if code, out := n.postWith("/api/client/init", body, signed); code != 202 {
-		t.Fatalf("signed iOS init: %d %v", code, out)
-	}
+	n.checkDemoSigning("topic-1")
 	if code, _ := n.init("topic-2"); code != 401 {
 		t.Fatalf("an unpublished token: %d", code)
 	}

@@ -105,11 +105,18 @@ func (n *node) stop() {
 
 func (n *node) post(path string, body any) (int, map[string]any) {
 	n.t.Helper()
-	return n.postWith(path, body, nil)
+	return n.postSigned(path, body, nil)
 }
 
-// postWith posts body with extra headers.
-func (n *node) postWith(path string, body any, headers map[string]string) (int, map[string]any) {
+// signingKey is an SDK signing credential.
+type signingKey struct{ id, secret string }
+
+// demoIOSKey is the iOS signing key of testdata/catalog/demo.yaml, whose
+// project enforces signing on iOS.
+var demoIOSKey = &signingKey{id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c", secret: "7a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"}
+
+// postSigned posts body, signed with key as the SDKs sign when key is set.
+func (n *node) postSigned(path string, body any, key *signingKey) (int, map[string]any) {
 	n.t.Helper()
 	b, _ := json.Marshal(body)
 	req, err := http.NewRequest(http.MethodPost, n.base+path, bytes.NewReader(b))
@@ -117,16 +124,11 @@ func (n *node) postWith(path string, body any, headers map[string]string) (int, 
 		n.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	if headers["sign-with"] != "" {
+	if key != nil {
 		ts := time.Now().UnixMilli()
-		req.Header.Del("sign-with")
-		req.Header.Set("x-Key-Id", headers["key-id"])
-		req.Header.Del("key-id")
-		req.Header.Set("x-Timestamp", strconv.FormatInt(ts, 10))
-		req.Header.Set("x-Signature", signing.Sign(headers["sign-with"], ts, b))
+		req.Header.Set(signing.HeaderKeyID, key.id)
+		req.Header.Set(signing.HeaderTimestamp, strconv.FormatInt(ts, 10))
+		req.Header.Set(signing.HeaderSignature, signing.Sign(key.secret, ts, b))
 	}
 	resp, err := n.client.Do(req)
 	if err != nil {
@@ -144,6 +146,23 @@ func (n *node) postWith(path string, body any, headers map[string]string) (int, 
 func (n *node) init(install string) (int, map[string]any) {
 	return n.post("/api/client/init", map[string]any{"token": "test-token", "platform": "ANDROID",
 		"install_instance_id": install, "source": "GENERAL", "device_data": map[string]any{"device_name": "Pixel 8"}})
+}
+
+// checkDemoSigning: the demo catalog's project takes unsigned Android
+// inits, refuses unsigned iOS ones and takes iOS ones signed with its key.
+func (n *node) checkDemoSigning(install string) {
+	n.t.Helper()
+	body := map[string]any{"token": "demo-client-token-0123456789", "platform": "ANDROID", "install_instance_id": install}
+	if code, out := n.post("/api/client/init", body); code != 202 {
+		n.t.Fatalf("unsigned Android init with the catalog's token: %d %v", code, out)
+	}
+	body["platform"] = "IOS"
+	if code, out := n.post("/api/client/init", body); code != 401 {
+		n.t.Fatalf("unsigned iOS init: %d %v", code, out)
+	}
+	if code, out := n.postSigned("/api/client/init", body, demoIOSKey); code != 202 {
+		n.t.Fatalf("signed iOS init: %d %v", code, out)
+	}
 }
 
 // decision returns data of attribution-data, or nil when not answered 200.
