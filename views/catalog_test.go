@@ -54,13 +54,7 @@ func TestCatalogRecords(t *testing.T) {
 	}
 
 	var c Catalog
-	rctx, rcancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = stream.NewSupervisor(nil).Run(rctx, c.Component(kafka.Brokers, kafka.ViewOptions("catalog-test", pebblestore.NewBuilder(t.TempDir()), 1)...))
-	}()
-	defer func() { rcancel(); <-done }()
+	runCatalogView(t, kafka, &c, "catalog-test")
 	poll.Until(t, 30*time.Second, "known token", func() bool { _, ok := c.ProjectByToken("known-token"); return ok })
 
 	if p, _ := c.ProjectByToken("known-token"); p.ID != "p" || p.Name != "P" || p.Token != "" || p.Signing != nil {
@@ -120,13 +114,7 @@ func TestCatalogDisplayIDs(t *testing.T) {
 		}
 	}
 	var c Catalog
-	rctx, rcancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = stream.NewSupervisor(nil).Run(rctx, c.Component(kafka.Brokers, kafka.ViewOptions("catalog-test", pebblestore.NewBuilder(t.TempDir()), 1)...))
-	}()
-	defer func() { rcancel(); <-done }()
+	runCatalogView(t, kafka, &c, "catalog-test")
 	april := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
 	poll.Until(t, 30*time.Second, "display x", func() bool { _, _, _, ok, _ := c.CampaignByDisplayIDAt("x", april); return ok })
 
@@ -181,4 +169,16 @@ func catalogTopic(t *testing.T) (stream.Kafka, sarama.SyncProducer) {
 	}
 	t.Cleanup(func() { producer.Close() })
 	return kafka, producer
+}
+
+// runCatalogView runs c's view under a supervisor until the test ends.
+func runCatalogView(t *testing.T, kafka stream.Kafka, c *Catalog, name string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = stream.NewSupervisor(nil).Run(ctx, c.Component(kafka.Brokers, kafka.ViewOptions(name, pebblestore.NewBuilder(t.TempDir()), 1)...))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
 }

@@ -1,7 +1,6 @@
 package views
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -11,8 +10,6 @@ import (
 	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/codecs"
 	"github.com/hazelnut-mmp/hazelnut/internal/poll"
-	"github.com/hazelnut-mmp/hazelnut/stream"
-	"github.com/hazelnut-mmp/hazelnut/stream/pebblestore"
 )
 
 // Web collector keys: the webkey entry finds the project, whose entry
@@ -43,13 +40,7 @@ func TestCatalogWebKeys(t *testing.T) {
 	}
 
 	c := Catalog{Sealer: sealer}
-	rctx, rcancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = stream.NewSupervisor(nil).Run(rctx, c.Component(kafka.Brokers, kafka.ViewOptions("catalog-webkeys-test", pebblestore.NewBuilder(t.TempDir()), 1)...))
-	}()
-	defer func() { rcancel(); <-done }()
+	runCatalogView(t, kafka, &c, "catalog-webkeys-test")
 	poll.Until(t, 30*time.Second, "web key", func() bool { _, ok := c.ProjectByWebKey("k1"); return ok })
 
 	p, ok, err := c.LookupWebKey("k1")
