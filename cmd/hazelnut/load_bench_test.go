@@ -128,24 +128,7 @@ func TestLoadInit(t *testing.T) {
 // startBare serves a handler that decodes the JSON body and answers 202
 // with a small JSON object, on a free port; it returns the base URL.
 func startBare(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var v map[string]any
-		if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusAccepted)
-		_, _ = w.Write([]byte(`{"success":true,"status":"accepted"}`))
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return "http://" + ln.Addr().String()
+	return startBareFunc(t, func(*http.Request, map[string]any) int { return http.StatusAccepted })
 }
 
 // startSend serves the publish path alone: decode the body, publish it to
@@ -242,6 +225,7 @@ func TestLoadCommand(t *testing.T) {
 	}
 }
 
+// startBareFunc is startBare answering with the status that status picks.
 func startBareFunc(t *testing.T, status func(*http.Request, map[string]any) int) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -254,7 +238,10 @@ func startBareFunc(t *testing.T, status func(*http.Request, map[string]any) int)
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		w.WriteHeader(status(r, v))
+		code := status(r, v)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_, _ = w.Write([]byte(`{"success":true,"status":"accepted"}`))
 	})}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
