@@ -265,15 +265,7 @@ func TestCatalogPostgresServices(t *testing.T) {
 func TestCatalogSeedAtomicServices(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	url := pgtest.NewDatabase(t)
-	if _, err := pgstore.Migrate(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	store, err := pgstore.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := migratedStore(ctx, t)
 	c, err := yamlcat.Load(demoPath)
 	if err != nil {
 		t.Fatal(err)
@@ -297,15 +289,7 @@ func TestCatalogSeedAtomicServices(t *testing.T) {
 func TestWebCollectorKeysServices(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	url := pgtest.NewDatabase(t)
-	if _, err := pgstore.Migrate(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	store, err := pgstore.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := migratedStore(ctx, t)
 	demo, err := yamlcat.Load(demoPath)
 	if err != nil {
 		t.Fatal(err)
@@ -369,4 +353,20 @@ func TestWebCollectorKeysServices(t *testing.T) {
 	if p, ok := c.ProjectByWebKey("demo-web-2027"); !ok || p.ID != "demo" || len(p.WebKeys) != 1 {
 		t.Fatalf("demo-web-2027 → %+v %v", p, ok)
 	}
+}
+
+// migratedStore opens a store on a new, migrated database, closed when the
+// test ends.
+func migratedStore(ctx context.Context, t *testing.T) *pgstore.Store {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	if _, err := pgstore.Migrate(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	store, err := pgstore.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	return store
 }
