@@ -480,3 +480,17 @@ func HashSecret(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
 }
+
+// Longest is the longest window of any kind and network: how long a click
+// can matter.
+func (w Windows) Longest() Duration {
+	var out Duration
+	sets := []WindowSet{w.For("")}
+	for n := range w.Networks {
+		sets = append(sets, w.For(n))
+	}
+	for _, ws := range sets {
+		out = max(out, ws.DeviceClick, ws.ReferrerClick, ws.IP)
+	}
+	return out
+}

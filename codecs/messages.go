@@ -41,40 +41,201 @@ type Campaign struct {
 	NetworkID string `json:"network_campaign_id,omitempty"`
 }
 
+// Attributions kinds (Decision.Kind).
+const (
+	// KindDecision is a version of an install's decision.
+	KindDecision = "decision"
+	// KindAppOpen is a later init of an install: an app open, credited to
+	// the install's decision when it falls inside the re-engagement window.
+	KindAppOpen = "app_open"
+)
+
 // Decision is one version of the attribution decision of an install, on
 // topic `attributions` and in the `decisions` projection, keyed
-// project:install_instance_id.
+// project:install_instance_id. App opens travel on the same topic with Kind
+// app_open and the decision they are credited to.
 type Decision struct {
 	// ID is derived from the content (project, install, version), so a
 	// re-emitted decision carries the same id.
 	ID        string `json:"id"`
+	Kind      string `json:"kind,omitempty"`
 	ProjectID string `json:"project_id"`
 	InstallID string `json:"install_instance_id"`
 	Version   int    `json:"version"`
 	// Source is the attribution source the SDK sees ("ORGANIC", "META", ...).
-	Source       string    `json:"source"`
-	MatchType    string    `json:"match_type"`
-	Tier         int       `json:"tier"`
-	Campaign     *Campaign `json:"campaign,omitempty"`
-	Deeplink     string    `json:"deeplink,omitempty"`
-	Platform     string    `json:"platform,omitempty"`
-	InstalledAt  time.Time `json:"installed_at"`
-	RulesVersion string    `json:"rules_version"`
+	Source string `json:"source"`
+	// MatchType is how the winner was found: "lr_ia_id", "device", "ip"
+	// or "organic".
+	MatchType string    `json:"match_type"`
+	Tier      int       `json:"tier"`
+	Campaign  *Campaign `json:"campaign,omitempty"`
+	Deeplink  string    `json:"deeplink,omitempty"`
+	Platform  string    `json:"platform,omitempty"`
+	// Devices are the install's advertising and vendor ids, lower case.
+	Devices []string `json:"devices,omitempty"`
+	// ClickID and ClickedAt are the winning click's.
+	ClickID     string    `json:"click_id,omitempty"`
+	ClickedAt   time.Time `json:"clicked_at,omitzero"`
+	InstalledAt time.Time `json:"installed_at"`
+	// Confidence is how sure the match is: 1 for an lr_ia_id, 0.99 for a
+	// device id, lower for an IP match; 0 for organic.
+	Confidence float64 `json:"confidence"`
+	// Reinstall is set when the device had an earlier install of the
+	// project (PreviousInstallID, the latest of them).
+	Reinstall         bool   `json:"reinstall,omitempty"`
+	PreviousInstallID string `json:"previous_install_id,omitempty"`
+	// Contributors are up to 3 other clicks that could have won.
+	Contributors []Contributor `json:"contributors,omitempty"`
+	// Candidates are every click considered and what became of it.
+	Candidates []Candidate `json:"candidates,omitempty"`
+	// Retracts is the version this one replaces (a correction); sinks and
+	// postbacks retract it and state this one.
+	Retracts     *DecisionRef `json:"retracts,omitempty"`
+	RulesVersion string       `json:"rules_version"`
 	// RequestID is the install request the decision was made for.
 	RequestID string `json:"request_id"`
+	// OpenedAt, OpenRequestID and Reengagement describe an app open
+	// (Kind app_open).
+	OpenedAt      time.Time `json:"opened_at,omitzero"`
+	OpenRequestID string    `json:"open_request_id,omitempty"`
+	Reengagement  bool      `json:"reengagement,omitempty"`
 }
+
+// DecisionRef names an earlier decision version.
+type DecisionRef struct {
+	ID         string `json:"id"`
+	Version    int    `json:"version"`
+	Source     string `json:"source"`
+	CampaignID string `json:"campaign_id,omitempty"`
+	ClickID    string `json:"click_id,omitempty"`
+}
+
+// Contributor is a click that could have won but did not.
+type Contributor struct {
+	ClickID    string    `json:"click_id"`
+	CampaignID string    `json:"campaign_id,omitempty"`
+	Network    string    `json:"network,omitempty"`
+	MatchType  string    `json:"match_type"`
+	ClickedAt  time.Time `json:"clicked_at"`
+}
+
+// Candidate is one click a decision considered: its outcome is "won",
+// "contributor" or "lost", Reason says why it did not win.
+type Candidate struct {
+	ClickID    string    `json:"click_id"`
+	CampaignID string    `json:"campaign_id,omitempty"`
+	Network    string    `json:"network,omitempty"`
+	MatchType  string    `json:"match_type"`
+	Tier       int       `json:"tier"`
+	ClickedAt  time.Time `json:"clicked_at,omitzero"`
+	Outcome    string    `json:"outcome"`
+	Reason     string    `json:"reason,omitempty"`
+}
+
+// Summary is the decision without its explanation: what install-attributed
+// and the jobs carry.
+func (d Decision) Summary() Decision {
+	d.Candidates = nil
+	return d
+}
+
+// Ref names the decision.
+func (d Decision) Ref() *DecisionRef {
+	r := &DecisionRef{ID: d.ID, Version: d.Version, Source: d.Source, ClickID: d.ClickID}
+	if d.Campaign != nil {
+		r.CampaignID = d.Campaign.ID
+	}
+	return r
+}
+
+// Job kinds (Job.Kind).
+const (
+	JobPostback  = "postback"
+	JobAnalytics = "analytics"
+)
+
+// Job asks the postback role to tell an ad network (postback) or the
+// project's analytics tools (analytics) about an install's decision or an
+// event, on topics `postbacks` and `analytics` keyed
+// project:install_instance_id. ID derives from the content (decision id,
+// kind, destination), so a re-sent job is recognised.
+type Job struct {
+	ID        string `json:"id"`
+	Kind      string `json:"kind"`
+	ProjectID string `json:"project_id"`
+	InstallID string `json:"install_instance_id"`
+	// Event is "install" for a decision.
+	Event string `json:"event"`
+	// Network is the ad network a postback goes to.
+	Network string `json:"network,omitempty"`
+	// Retraction is set on the job that withdraws an earlier decision's
+	// postback or analytics row (Decision is then the withdrawn one).
+	Retraction bool      `json:"retraction,omitempty"`
+	Decision   Decision  `json:"decision"`
+	At         time.Time `json:"at"`
+}
+
+// DeviceInstall is a decision as seen from one of the install's device ids,
+// on topic `device-decisions` keyed project:device id: the decisions
+// projection re-keys `attributions` so the device-installs projection can
+// answer "which installs has this device had".
+type DeviceInstall struct {
+	ProjectID   string    `json:"project_id"`
+	Device      string    `json:"device"`
+	InstallID   string    `json:"install_instance_id"`
+	InstalledAt time.Time `json:"installed_at"`
+	DecisionID  string    `json:"decision_id"`
+	Version     int       `json:"version"`
+	Source      string    `json:"source"`
+	CampaignID  string    `json:"campaign_id,omitempty"`
+	Reinstall   bool      `json:"reinstall,omitempty"`
+}
+
+// DeviceInstalls is the device-installs projection's value for one device:
+// its installs, oldest first, each with its latest decision (at most
+// MaxDeviceInstalls; Dropped counts the oldest ones let go).
+type DeviceInstalls struct {
+	Installs []DeviceInstall `json:"installs"`
+	Dropped  int             `json:"dropped,omitempty"`
+}
+
+// MaxDeviceInstalls bounds DeviceInstalls.Installs.
+const MaxDeviceInstalls = 50
 
 // InstallState is the attribution group's table value for one install.
 type InstallState struct {
-	Install  Install  `json:"install"`
+	Install Install `json:"install"`
+	// Decision is the current decision; Version 0 until the first.
 	Decision Decision `json:"decision"`
-	// Opens counts later inits of the decided install (app opens).
+	// Waiting lists the replies the next decision waits for:
+	// "device:<touchpoint key>" and "ip:<touchpoint key>" for match
+	// requests, "claim:<click id>" for claims.
+	Waiting []string `json:"waiting,omitempty"`
+	// Candidates are the clicks found so far, with their claim status.
+	Candidates []ClickCandidate `json:"candidates,omitempty"`
+	// Direct is the lr_ia_id the install carried.
+	Direct string `json:"direct,omitempty"`
+	// Priors are earlier installs on the install's device keys.
+	Priors []InstallRef `json:"priors,omitempty"`
+	// IPClicks is, per IP key, how many clicks it holds in the window.
+	IPClicks map[string]int `json:"ip_clicks,omitempty"`
+	// Opens counts later inits of the install (app opens).
 	Opens      int       `json:"opens"`
 	LastOpenAt time.Time `json:"last_open_at,omitzero"`
 	// Absorbed is, per input topic, the highest offset whose effect is in
 	// this state: a re-delivered input at or below it is recognised after a
 	// crash and its outputs are re-sent instead of applying it twice.
 	Absorbed map[string]int64 `json:"absorbed"`
+}
+
+// ClickCandidate is a click found for an install and where its claim
+// stands: "" (not claimed), "claiming" (asked) or a claim status.
+type ClickCandidate struct {
+	Click     ClickRef `json:"click"`
+	MatchType string   `json:"match_type"`
+	Key       string   `json:"key,omitempty"`
+	Claim     string   `json:"claim,omitempty"`
+	Holder    string   `json:"holder,omitempty"`
 }
 
 // Catalog entry kinds (CatalogEntry.Kind) and the key prefixes of topic

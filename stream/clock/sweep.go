@@ -132,7 +132,8 @@ func (s *Sweeper) Sweep(ctx context.Context, p *goka.Processor) (int64, error) {
 // later move starts the pass again). A failed sweep (a rebalance aborted
 // it) is not retried: the next sweep continues with the next slice. On
 // shutdown the sweep in progress finishes before the processor stops.
-func (s *Sweeper) Component(name string, build func() (*goka.Processor, error)) stream.Component {
+// opts are those of stream.ProcessorComponent.
+func (s *Sweeper) Component(name string, build func() (*goka.Processor, error), opts ...stream.ProcessorOption) stream.Component {
 	return stream.Component{Name: name, Run: func(ctx context.Context, ready func()) error {
 		p, err := build()
 		if err != nil {
@@ -165,7 +166,7 @@ func (s *Sweeper) Component(name string, build func() (*goka.Processor, error)) 
 			case <-ran:
 			}
 		}()
-		err = stream.ProcessorComponent(name, func() (*goka.Processor, error) { return p, nil }).Run(procCtx, ready)
+		err = stream.ProcessorComponent(name, func() (*goka.Processor, error) { return p, nil }, opts...).Run(procCtx, ready)
 		close(ran)
 		stopLoop()
 		if ctx.Err() != nil {
