@@ -1,0 +1,348 @@
+package clicks
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lovoo/goka"
+
+	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/processors"
+	"github.com/hazelnut-mmp/hazelnut/stream"
+	"github.com/hazelnut-mmp/hazelnut/stream/clock"
+)
+
+type group struct {
+	deps  processors.Deps
+	marks *clock.Watermarks
+}
+
+// sweepInput marks answers a sweep sent: they have no input to be
+// redelivered with.
+const sweepInput = "sweep"
+
+// deviceParams are the click params that carry device ids, in the order
+// their touchpoint updates are sent.
+var deviceParams = []string{"gaid", "idfa", "idfv"}
+
+// load returns the state stored under ctx's key (existed) or a new one,
+// stored only if the step writes it.
+func load(ctx goka.Context) (st *State, existed bool, err error) {
+	switch v := ctx.Value().(type) {
+	case nil:
+		st = &State{}
+	case *State:
+		st, existed = v, true
+	default:
+		return nil, false, fmt.Errorf("clicks: key %q holds %T, not a click", ctx.Key(), v)
+	}
+	st.ClickID = ctx.Key()
+	if st.Absorbed == nil {
+		st.Absorbed = map[string]int64{}
+	}
+	return st, existed, nil
+}
+
+// inputOf names the record being processed, for State.Sent: its topic and
+// a digest of its content. Once decides by offset whether a record is
+// absorbed; the name only finds the answers an absorbed record caused, and
+// a redelivered record has the same content (its offset is the same too,
+// but the content also holds for a record produced again upstream). A
+// byte-identical duplicate of a click, redelivered, therefore re-sends the
+// click's outputs: the same content again, which downstream absorbs.
+func inputOf(ctx goka.Context, raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return string(ctx.Topic()) + "#" + hex.EncodeToString(sum[:12])
+}
+
+func (g *group) click(ctx goka.Context, raw []byte) error {
+	c, err := codecs.Decode[codecs.Click](raw)
+	if err != nil {
+		return err
+	}
+	if err := validateClick(ctx.Key(), c); err != nil {
+		return err
+	}
+	st, _, err := load(ctx)
+	if err != nil {
+		return err
+	}
+	g.marks.Observe(ctx, c.ReceivedAt)
+	input := inputOf(ctx, raw)
+	stream.Once(ctx, st.Absorbed, func() []stream.Emission {
+		if st.Click != nil {
+			// A duplicate: the click is recorded already and its outputs
+			// were sent; only the offset is noted.
+			ctx.SetValue(st)
+			return nil
+		}
+		st.Click, st.ClickInput = c, input
+		g.arbitrateWaiting(st, input)
+		ctx.SetValue(st)
+		return clickOutputs(st, input)
+	}, func() []stream.Emission { return clickOutputs(st, input) })
+	return nil
+}
+
+func validateClick(key string, c *codecs.Click) error {
+	switch {
+	case c.ClickID == "" || c.ProjectID == "":
+		return fmt.Errorf("click: click_id and project_id are required")
+	case key != c.ClickID:
+		return fmt.Errorf("click: key %q does not match click_id %q", key, c.ClickID)
+	case c.ReceivedAt.IsZero():
+		return fmt.Errorf("click: received_at is required")
+	}
+	return nil
+}
+
+// arbitrateWaiting answers the claims that waited for the click that just
+// arrived: claimants of another project learn it is unknown to them and are
+// dropped; the earliest of the others gets it, the rest are denied.
+func (g *group) arbitrateWaiting(st *State, input string) {
+	project := st.Click.ProjectID
+	var same []Claimant
+	for _, cl := range st.Claims {
+		if cl.ProjectID != project {
+			st.remember(input, reply(st, cl, codecs.ClaimUnknown))
+			continue
+		}
+		same = append(same, cl)
+	}
+	st.Claims = same
+	if len(same) == 0 {
+		return
+	}
+	st.Holder = same[0].InstallID
+	for i, cl := range same {
+		status := codecs.ClaimDenied
+		if i == 0 {
+			status = codecs.ClaimGranted
+		}
+		st.remember(input, reply(st, cl, status))
+	}
+}
+
+// clickOutputs are what recording the click sent, rebuilt from the state:
+// nothing for a duplicate (input did not record the click).
+func clickOutputs(st *State, input string) []stream.Emission {
+	var out []stream.Emission
+	if st.Click != nil && st.ClickInput == input {
+		c := st.Click
+		ref := clickRef(c)
+		seen := map[string]bool{}
+		touch := func(key, kind string) {
+			if seen[key] {
+				return
+			}
+			seen[key] = true
+			out = append(out, stream.Emission{Topic: TouchpointUpdates, Key: key,
+				Value: codecs.TouchpointUpdate{Key: key, Kind: kind, Click: ref}})
+		}
+		for _, p := range deviceParams {
+			if id := c.Params[p]; usableDeviceID(id) {
+				touch(codecs.DeviceKey(c.ProjectID, id), codecs.TouchDevice)
+			}
+		}
+		if c.ClientIP != "" {
+			touch(codecs.IPKey(c.ProjectID, c.ClientIP), codecs.TouchIP)
+		}
+		out = append(out, stream.Emission{Topic: Recorded, Key: c.ClickID, Value: *c})
+	}
+	return append(out, replies(st, input)...)
+}
+
+// usableDeviceID rejects empty ids and the all-zero ids devices report
+// when ad tracking is limited: they would join unrelated devices.
+func usableDeviceID(id string) bool {
+	return strings.Trim(strings.TrimSpace(id), "0-") != ""
+}
+
+func clickRef(c *codecs.Click) codecs.ClickRef {
+	return codecs.ClickRef{
+		ClickID:    c.ClickID,
+		ProjectID:  c.ProjectID,
+		CampaignID: c.CampaignID,
+		Source:     c.Source,
+		Platform:   c.OS,
+		Params:     c.Params,
+		ClickedAt:  c.ReceivedAt,
+	}
+}
+
+// reply is the claim answer status to claimant cl.
+func reply(st *State, cl Claimant, status string) codecs.AttributionReply {
+	r := codecs.AttributionReply{
+		Type:      codecs.ReplyClaim,
+		ProjectID: cl.ProjectID,
+		InstallID: cl.InstallID,
+		ClickID:   st.ClickID,
+		Claim:     status,
+		At:        cl.InstalledAt,
+	}
+	switch status {
+	case codecs.ClaimGranted:
+		ref := clickRef(st.Click)
+		r.Click = &ref
+	case codecs.ClaimDenied, codecs.ClaimRevoked:
+		r.Holder = st.Holder
+	}
+	return r
+}
+
+// replies are input's answers that are still the last ones, as emissions.
+func replies(st *State, input string) []stream.Emission {
+	var out []stream.Emission
+	for _, r := range st.sentBy(input) {
+		out = append(out, stream.Emission{Topic: Replies, Key: replyKey(r.ProjectID, r.InstallID), Value: r})
+	}
+	return out
+}
+
+// replyKey is the key of attribution-replies: the install.
+func replyKey(project, install string) string { return project + ":" + install }
+
+func (g *group) claim(ctx goka.Context, raw []byte) error {
+	in, err := codecs.Decode[codecs.ClickClaim](raw)
+	if err != nil {
+		return err
+	}
+	if err := validateClaim(ctx.Key(), in); err != nil {
+		return err
+	}
+	st, existed, err := load(ctx)
+	if err != nil {
+		return err
+	}
+	g.marks.Observe(ctx, in.InstalledAt)
+	input := inputOf(ctx, raw)
+	stream.Once(ctx, st.Absorbed, func() []stream.Emission {
+		switch in.Op {
+		case codecs.ClaimOp:
+			applyClaim(st, in, input)
+		case codecs.ReleaseOp:
+			applyRelease(st, in, input)
+			if !existed {
+				// Nothing to release and nothing to remember.
+				return nil
+			}
+		}
+		ctx.SetValue(st)
+		return replies(st, input)
+	}, func() []stream.Emission { return replies(st, input) })
+	return nil
+}
+
+func validateClaim(key string, in *codecs.ClickClaim) error {
+	switch {
+	case in.Op != codecs.ClaimOp && in.Op != codecs.ReleaseOp:
+		return fmt.Errorf("click claim: unknown op %q", in.Op)
+	case in.ClickID == "" || in.ProjectID == "" || in.InstallID == "":
+		return fmt.Errorf("click claim: click_id, project_id and install_instance_id are required")
+	case key != in.ClickID:
+		return fmt.Errorf("click claim: key %q does not match click_id %q", key, in.ClickID)
+	case in.Op == codecs.ClaimOp && in.InstalledAt.IsZero():
+		return fmt.Errorf("click claim: installed_at is required")
+	}
+	return nil
+}
+
+// applyClaim adds a claimant and answers it; when it is earlier than the
+// holder it takes the click over and the holder is told.
+func applyClaim(st *State, in *codecs.ClickClaim, input string) {
+	cl := Claimant{ProjectID: in.ProjectID, InstallRef: codecs.InstallRef{InstallID: in.InstallID, InstalledAt: in.InstalledAt}}
+	switch {
+	case st.Click == nil:
+		st.add(cl)
+		st.remember(input, reply(st, st.Claims[st.find(cl.ProjectID, cl.InstallID)], codecs.ClaimPending))
+		return
+	case in.ProjectID != st.Click.ProjectID:
+		st.remember(input, reply(st, cl, codecs.ClaimUnknown))
+		return
+	}
+	st.add(cl)
+	cl = st.Claims[st.find(cl.ProjectID, cl.InstallID)] // the earlier time if claimed before
+	first, prev := st.Claims[0], st.Holder
+	st.Holder = first.InstallID
+	if first.InstallID == cl.InstallID {
+		st.remember(input, reply(st, cl, codecs.ClaimGranted))
+	} else {
+		st.remember(input, reply(st, cl, codecs.ClaimDenied))
+		if prev != first.InstallID {
+			// Only when nobody held the click: its new holder is told.
+			st.remember(input, reply(st, first, codecs.ClaimGranted))
+		}
+	}
+	if prev != "" && prev != first.InstallID {
+		if i := st.find(st.Click.ProjectID, prev); i >= 0 {
+			st.remember(input, reply(st, st.Claims[i], codecs.ClaimRevoked))
+		}
+	}
+}
+
+// applyRelease withdraws a claim. When the holder releases the click, the
+// other claims end too: their claimants are told it was released and may
+// claim it again, the earliest of those that do getting it.
+func applyRelease(st *State, in *codecs.ClickClaim, input string) {
+	i := st.find(in.ProjectID, in.InstallID)
+	if i < 0 {
+		return
+	}
+	st.Claims = slices.Delete(st.Claims, i, i+1)
+	st.forget(in.ProjectID, in.InstallID)
+	if st.Click == nil || st.Holder != in.InstallID {
+		return
+	}
+	st.Holder = ""
+	for _, cl := range st.Claims {
+		st.remember(input, reply(st, cl, codecs.ClaimReleased))
+	}
+	st.Claims = nil
+}
+
+// sweep answers unknown to claims whose click has not come by their
+// installed_at plus the lateness and deletes what nobody waits for any
+// more: an entry without click and claims, and a click past its retention
+// (with its claims, quietly: attribution stopped asking about it).
+func (g *group) sweep(ctx goka.Context, value any, watermark time.Time) {
+	st, ok := value.(*State)
+	if !ok {
+		return
+	}
+	if st.Click != nil {
+		keep, err := g.deps.Retention(st.Click.ProjectID, st.Click.ReceivedAt)
+		if err != nil {
+			return // the catalog will answer on a later sweep
+		}
+		if st.Click.ReceivedAt.Add(keep).Before(watermark) {
+			ctx.Delete()
+		}
+		return
+	}
+	st.ClickID = ctx.Key()
+	var waiting []Claimant
+	var late []codecs.AttributionReply
+	for _, cl := range st.Claims {
+		if cl.InstalledAt.Add(g.deps.Lateness).Before(watermark) {
+			r := reply(st, cl, codecs.ClaimUnknown)
+			st.remember(sweepInput, r)
+			late = append(late, r)
+			continue
+		}
+		waiting = append(waiting, cl)
+	}
+	st.Claims = waiting
+	for _, r := range late {
+		ctx.Emit(Replies, replyKey(r.ProjectID, r.InstallID), r)
+	}
+	switch {
+	case len(waiting) == 0:
+		ctx.Delete()
+	case len(late) > 0:
+		ctx.SetValue(st)
+	}
+}
