@@ -10,14 +10,25 @@ import (
 
 	"github.com/hazelnut-mmp/hazelnut"
 	"github.com/hazelnut-mmp/hazelnut/internal/config"
+	"github.com/hazelnut-mmp/hazelnut/processors"
 	"github.com/hazelnut-mmp/hazelnut/processors/attribution"
-	"github.com/hazelnut-mmp/hazelnut/processors/projections"
+	"github.com/hazelnut-mmp/hazelnut/processors/pipeline"
 	"github.com/hazelnut-mmp/hazelnut/stream"
 	"github.com/hazelnut-mmp/hazelnut/stream/clock"
 )
 
 // graphs are every processor group Hazelnut runs.
-var graphs = []*goka.GroupGraph{attribution.Graph(), projections.DecisionsGraph()}
+var graphs = func() []*goka.GroupGraph {
+	var out []*goka.GroupGraph
+	for _, name := range pipeline.Names() {
+		g, err := pipeline.Define(name, processors.Deps{})
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, g.Graph)
+	}
+	return out
+}()
 
 // TestGraphsMatchTopicsYAML checks every topic a group reads, writes or
 // persists is declared, and that co-partitioned topics (all inputs and the
@@ -117,8 +128,8 @@ var plannedGroups = []plannedGroup{
 	{"events", []string{"events", "payment-accepted", "install-attributed", "ticks"},
 		[]string{"user-events", "user-links", "postbacks", "analytics"}},
 	// Projections: their re-keyed inputs come with the groups.
-	{"decisions", []string{"attributions"}, nil},
-	{"device-installs", nil, nil},
+	{"decisions", []string{"attributions"}, []string{"device-decisions"}},
+	{"device-installs", []string{"device-decisions"}, nil},
 	{"user-installs", nil, nil},
 }
 

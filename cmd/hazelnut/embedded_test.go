@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/hazelnut-mmp/hazelnut/catalog/publish"
 	"github.com/hazelnut-mmp/hazelnut/catalog/yamlcat"
 	"github.com/hazelnut-mmp/hazelnut/internal/poll"
+	"github.com/hazelnut-mmp/hazelnut/processors/pipeline"
 
 	"github.com/hazelnut-mmp/hazelnut/internal/config"
 	"github.com/hazelnut-mmp/hazelnut/stream"
@@ -118,14 +120,9 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-func TestEveryGroupHasABuilder(t *testing.T) {
-	if len(groupBuilders) != len(config.Groups) {
-		t.Fatalf("builders for %d groups, config knows %d", len(groupBuilders), len(config.Groups))
-	}
-	for _, g := range config.Groups {
-		if groupBuilders[g] == nil {
-			t.Errorf("no builder for group %s", g)
-		}
+func TestEveryGroupHasADefinition(t *testing.T) {
+	if !slices.Equal(pipeline.Names(), config.Groups) {
+		t.Fatalf("pipeline runs %v, config knows %v", pipeline.Names(), config.Groups)
 	}
 }
 

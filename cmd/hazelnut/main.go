@@ -82,6 +82,7 @@ func newRoot(stdout io.Writer, lookup func(string) (string, bool)) *cobra.Comman
 		topicsCommand(stdout, lookup),
 		catalogCommand(stdout, lookup),
 		loadCommand(stdout),
+		explainCommand(lookup),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

@@ -12,9 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lovoo/goka"
 	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -32,8 +30,9 @@ import (
 	"github.com/hazelnut-mmp/hazelnut/geo"
 	"github.com/hazelnut-mmp/hazelnut/internal/admin"
 	"github.com/hazelnut-mmp/hazelnut/internal/config"
+	"github.com/hazelnut-mmp/hazelnut/processors"
 	"github.com/hazelnut-mmp/hazelnut/processors/attribution"
-	"github.com/hazelnut-mmp/hazelnut/processors/projections"
+	"github.com/hazelnut-mmp/hazelnut/processors/pipeline"
 	"github.com/hazelnut-mmp/hazelnut/stream"
 	"github.com/hazelnut-mmp/hazelnut/stream/clock"
 	"github.com/hazelnut-mmp/hazelnut/stream/pebblestore"
@@ -137,41 +136,56 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 	}
 
 	var comps []stream.Component
+	viewTables := pebblestore.NewBuilder(filepath.Join(cfg.Data, "tables", "views"), pebblestore.WithLogger(log))
+	// The catalog: production roles read the catalog topic (readiness
+	// waits for its view); dev and a role given --catalog or a demo token
+	// serve a fixed catalog.
+	var projects gateway.Projects
+	var cat gateway.Catalog
+	var welcome catalog.Project
+	var catalogView *views.Catalog
+	if r != roleDev && cfg.Catalog == "" && cfg.DemoToken == "" {
+		catalogView = &views.Catalog{}
+		if cfg.CatalogKey != "" {
+			key, _ := catalog.ParseCatalogKey(string(cfg.CatalogKey))
+			if catalogView.Sealer, err = catalog.NewSealer(key); err != nil {
+				return configError{err}
+			}
+		}
+		projects, cat = catalogView, catalogView
+		comps = append(comps, catalogView.Component(brokers, kafka.ViewOptions("catalog", viewTables, tableReplication)...))
+	} else {
+		if projects, welcome, err = loadProjects(cfg); err != nil {
+			return configError{err}
+		}
+		if c, ok := projects.(gateway.Catalog); ok {
+			cat = c
+		}
+	}
 	if r != roleGateway {
 		groups := cfg.Groups
 		if r == roleDev {
 			groups = config.Groups
 		}
-		comps = append(comps, processorComponents(groups, kafka, filepath.Join(cfg.Data, "tables", "processors"),
-			tableReplication, metrics.Meter("processors"), log)...)
+		deps := processors.Deps{}
+		if cat != nil {
+			deps.Catalog = cat
+		}
+		pcomps, err := pipeline.Components(groups, pipeline.Config{Kafka: kafka, Deps: deps,
+			Dir: filepath.Join(cfg.Data, "tables", "processors"), Replication: tableReplication,
+			Meter: metrics.Meter("processors"), Log: log})
+		if err != nil {
+			return configError{err}
+		}
+		for _, c := range pcomps {
+			if catalogView != nil {
+				c = afterReady(c, catalogView.Ready)
+			}
+			comps = append(comps, c)
+		}
 		comps = append(comps, clock.Ticker(kafka, clock.TickerConfig{}))
 	}
 	if r != roleProcessor {
-		viewTables := pebblestore.NewBuilder(filepath.Join(cfg.Data, "tables", "views"), pebblestore.WithLogger(log))
-		var projects gateway.Projects
-		var cat gateway.Catalog
-		var welcome catalog.Project
-		if r == roleGateway && cfg.Catalog == "" && cfg.DemoToken == "" {
-			// Production: projects come from the catalog topic; readiness
-			// waits for its view.
-			cv := &views.Catalog{}
-			if cfg.CatalogKey != "" {
-				key, _ := catalog.ParseCatalogKey(string(cfg.CatalogKey))
-				if cv.Sealer, err = catalog.NewSealer(key); err != nil {
-					return configError{err}
-				}
-			}
-			projects, cat = cv, cv
-			comps = append(comps, cv.Component(brokers, kafka.ViewOptions("catalog", viewTables, tableReplication)...))
-		} else {
-			var err error
-			if projects, welcome, err = loadProjects(cfg); err != nil {
-				return configError{err}
-			}
-			if c, ok := projects.(gateway.Catalog); ok {
-				cat = c
-			}
-		}
 		catalogLoaded.Store(true)
 
 		decisions := &views.Decisions{}
@@ -254,34 +268,24 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 	}
 }
 
-// groupBuilders are the processor groups a role can run, by name.
-var groupBuilders = map[string]func(brokers []string, opts ...goka.ProcessorOption) (*goka.Processor, error){
-	string(attribution.Group):          attribution.New,
-	string(projections.DecisionsGroup): projections.NewDecisions,
-}
-
-// processorComponents supervises each group with its own pebble tables
-// under dataDir (so discarding one group's state after an unclean stop
-// leaves the others alone) and reports recovery and rebalance times.
-func processorComponents(groups []string, kafka stream.Kafka, dataDir string, replication int, meter metric.Meter, log *zap.Logger) []stream.Component {
-	timings, _ := meter.Float64Histogram("hazelnut.processor.ready.duration", metric.WithUnit("s"),
-		metric.WithDescription("time until a processor runs: after a start (kind=recovery) or a rebalance (kind=rebalance)"),
-		metric.WithExplicitBucketBoundaries(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600))
-	var comps []stream.Component
-	for _, g := range groups {
-		build := groupBuilders[g]
-		tables := pebblestore.New(filepath.Join(dataDir, g), pebblestore.WithLogger(log))
-		comps = append(comps, stream.ProcessorComponent("group-"+g, func() (*goka.Processor, error) {
-			return build(kafka.Brokers, kafka.ProcessorOptions(g, tables.Builder(), replication)...)
-		},
-			stream.WithUncleanStop(tables.Discard),
-			stream.WithTimings(func(kind string, d time.Duration) {
-				timings.Record(context.Background(), d.Seconds(), metric.WithAttributes(
-					attribute.String("group", g), attribute.String("kind", kind)))
-				log.Info("processor running", zap.String("group", g), zap.String("after", kind), zap.Duration("took", d))
-			})))
+// afterReady runs c once ready reports true: processor groups read the
+// catalog as of each install's time and must not decide against a catalog
+// view that has not recovered.
+func afterReady(c stream.Component, ready func() bool) stream.Component {
+	run := c.Run
+	c.Run = func(ctx context.Context, up func()) error {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for !ready() {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+		return run(ctx, up)
 	}
-	return comps
+	return c
 }
 
 // ensureTopics creates missing topics, retrying while the broker is

@@ -45,7 +45,7 @@ and exits 0 whatever it finds; use apply to check.`,
 // kafkaFlags are the settings of config.Config a Kafka operation reads.
 var kafkaFlags = []string{"brokers", "kafka-version", "kafka-partitions", "kafka-replication"}
 
-type kafkaOp func(ctx context.Context, kafka stream.Kafka, topics stream.Topics, stdout, stderr io.Writer) error
+type kafkaOp func(ctx context.Context, kafka stream.Kafka, topics stream.Topics, args []string, stdout, stderr io.Writer) error
 
 // kafkaCommand is an operation against the brokers: it reads the Kafka
 // settings of config.Config (flags and their HAZELNUT_* twins) and
@@ -57,12 +57,12 @@ func kafkaCommand(use, short, long string, lookup func(string) (string, bool), o
 		Short: short,
 		Long:  long,
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := configure(cmd, &cfg, lookup); err != nil {
 				return err
 			}
 			if len(cfg.Brokers) == 0 {
-				return configError{fmt.Errorf("--brokers (%s): required for topics %s", config.EnvName("brokers"), use)}
+				return configError{fmt.Errorf("--brokers (%s): required for %s", config.EnvName("brokers"), strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" "))}
 			}
 			kafka := stream.Kafka{Brokers: cfg.Brokers, Version: cfg.Version(),
 				Partitions: cfg.Partitions, Replication: cfg.Replication}
@@ -70,7 +70,7 @@ func kafkaCommand(use, short, long string, lookup func(string) (string, bool), o
 			if err != nil {
 				return err
 			}
-			return op(cmd.Context(), kafka, topics, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return op(cmd.Context(), kafka, topics, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	all := pflag.NewFlagSet(use, pflag.ContinueOnError)
@@ -86,7 +86,7 @@ func kafkaCommand(use, short, long string, lookup func(string) (string, bool), o
 
 // topicsApply creates the missing topics, then compares every declared
 // topic with its live state.
-func topicsApply(ctx context.Context, kafka stream.Kafka, topics stream.Topics, stdout, stderr io.Writer) error {
+func topicsApply(ctx context.Context, kafka stream.Kafka, topics stream.Topics, _ []string, stdout, stderr io.Writer) error {
 	before, err := kafka.DescribeTopics(ctx, topics)
 	if err != nil {
 		return err
@@ -177,7 +177,7 @@ func writeApply(stdout, stderr io.Writer, before, after []stream.TopicState, fai
 	return nil
 }
 
-func topicsDescribe(ctx context.Context, kafka stream.Kafka, topics stream.Topics, stdout, _ io.Writer) error {
+func topicsDescribe(ctx context.Context, kafka stream.Kafka, topics stream.Topics, _ []string, stdout, _ io.Writer) error {
 	states, err := kafka.DescribeTopics(ctx, topics)
 	if err != nil {
 		return err

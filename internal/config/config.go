@@ -34,7 +34,7 @@ func (s Secret) String() string {
 }
 
 // Groups lists every processor group a `processor` role can run.
-var Groups = []string{"attribution", "decisions"}
+var Groups = []string{"clicks", "touchpoints", "attribution", "decisions", "device-installs"}
 
 // Config is the configuration of every role.
 type Config struct {

@@ -4,17 +4,33 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/lovoo/goka"
 
+	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/processors"
 	"github.com/hazelnut-mmp/hazelnut/stream"
 )
 
 // RulesVersion names the rule set decisions are made with.
-const RulesVersion = "organic-only/1"
+const RulesVersion = "click-match/1"
 
-func process(ctx goka.Context, raw []byte) error {
+// Limits of a match request: a device key answers its newest clicks (last
+// touch wins there), an IP key its oldest (first touch wins).
+const (
+	deviceLimit = 10
+	ipLimit     = 10
+)
+
+type attributor struct{ deps processors.Deps }
+
+// install handles an init. The first init of an install asks the click
+// side for candidates; later inits are app opens.
+func (a *attributor) install(ctx goka.Context, raw []byte) error {
 	in, err := codecs.Decode[codecs.Install](raw)
 	if err != nil {
 		return err
@@ -22,33 +38,156 @@ func process(ctx goka.Context, raw []byte) error {
 	if err := validate(ctx.Key(), in); err != nil {
 		return err
 	}
+	eff, err := a.deps.Settings(in.ProjectID, in.ReceivedAt)
+	if err != nil {
+		return err
+	}
 	st, _ := ctx.Value().(*codecs.InstallState)
 	if st == nil {
-		st = &codecs.InstallState{Install: *in, Decision: decide(in)}
+		st = &codecs.InstallState{Install: *in, Absorbed: map[string]int64{}}
+		stream.Once(ctx, stream.Offsets(st.Absorbed), func() []stream.Emission {
+			out := a.request(ctx.Key(), st, eff)
+			out = append(out, a.evaluate(ctx.Key(), st)...)
+			ctx.SetValue(st)
+			return out
+		}, nil)
+		return nil
 	}
 	if st.Absorbed == nil {
 		st.Absorbed = map[string]int64{}
 	}
-	first := st.Install.RequestID == in.RequestID
-	decided := func() []stream.Emission {
-		if !first {
+	stream.Once(ctx, stream.Offsets(st.Absorbed), func() []stream.Emission {
+		if in.RequestID == st.Install.RequestID {
+			ctx.SetValue(st) // the same request published twice
 			return nil
 		}
-		return []stream.Emission{{Topic: Attributions, Key: ctx.Key(), Value: &st.Decision}}
-	}
-	stream.Once(ctx, stream.Offsets(st.Absorbed), func() []stream.Emission {
-		if !first {
-			// A later init of a decided install is an app open.
-			st.Opens++
-			if in.ReceivedAt.After(st.LastOpenAt) {
-				st.LastOpenAt = in.ReceivedAt
-			}
+		st.Opens++
+		if in.ReceivedAt.After(st.LastOpenAt) {
+			st.LastOpenAt = in.ReceivedAt
 		}
 		ctx.SetValue(st)
-		return decided()
-	}, decided)
+		return []stream.Emission{{Topic: Attributions, Key: ctx.Key(), Value: appOpen(st, in, eff)}}
+	}, func() []stream.Emission {
+		out := a.resend(ctx.Key(), st)
+		if in.RequestID != st.Install.RequestID {
+			out = append(out, stream.Emission{Topic: Attributions, Key: ctx.Key(), Value: appOpen(st, in, eff)})
+		}
+		return out
+	})
 	return nil
 }
+
+// appOpen is the attributions record of a later init: credited to the
+// install's decision when it falls inside the re-engagement window after
+// the install.
+func appOpen(st *codecs.InstallState, in *codecs.Install, eff catalog.Effective) *codecs.Decision {
+	d := st.Decision.Summary()
+	d.ID = contentID("open", in.ProjectID, in.InstallID, in.RequestID)
+	d.Kind = codecs.KindAppOpen
+	d.ProjectID, d.InstallID = st.Install.ProjectID, st.Install.InstallID
+	d.InstalledAt = st.Install.ReceivedAt
+	d.OpenedAt = in.ReceivedAt
+	d.OpenRequestID = in.RequestID
+	d.Retracts = nil
+	d.Reengagement = st.Decision.Version > 0 && st.Decision.MatchType != matchOrganic &&
+		!in.ReceivedAt.After(st.Install.ReceivedAt.Add(time.Duration(eff.Reengagement)))
+	return &d
+}
+
+// request sends the first init's requests: a match request per device id
+// and for the client address (unless IP matching is off for it), and a
+// direct claim for the lr_ia_id the install carried.
+func (a *attributor) request(key string, st *codecs.InstallState, eff catalog.Effective) []stream.Emission {
+	in := &st.Install
+	ids := extract(in)
+	device, ip := longestWindows(eff.Windows)
+	var out []stream.Emission
+	for _, d := range ids.Devices {
+		k := codecs.DeviceKey(in.ProjectID, d)
+		if slices.Contains(st.Waiting, waitMatch(codecs.TouchDevice, k)) {
+			continue
+		}
+		st.Waiting = append(st.Waiting, waitMatch(codecs.TouchDevice, k))
+		out = append(out, a.match(st, k, codecs.TouchDevice, device, deviceLimit, false))
+	}
+	if ids.IP != "" && eff.IPMatching.Allowed(catalog.Platform(strings.ToUpper(in.Platform)), ids.ATTAuthorized) {
+		k := codecs.IPKey(in.ProjectID, ids.IP)
+		st.Waiting = append(st.Waiting, waitMatch(codecs.TouchIP, k))
+		out = append(out, a.match(st, k, codecs.TouchIP, ip, ipLimit, true))
+	}
+	if ids.ClickID != "" {
+		st.Direct = ids.ClickID
+		st.Waiting = append(st.Waiting, waitClaim(ids.ClickID))
+		out = append(out, claim(st, codecs.ClaimOp, ids.ClickID))
+	}
+	return out
+}
+
+func (a *attributor) match(st *codecs.InstallState, key, kind string, window time.Duration, limit int, oldest bool) stream.Emission {
+	return stream.Emission{Topic: MatchRequests, Key: key, Value: &codecs.MatchRequest{Key: key, Kind: kind,
+		ProjectID: st.Install.ProjectID, InstallID: st.Install.InstallID, InstalledAt: st.Install.ReceivedAt,
+		Window: window, Limit: limit, Oldest: oldest}}
+}
+
+func claim(st *codecs.InstallState, op, clickID string) stream.Emission {
+	return stream.Emission{Topic: Claims, Key: clickID, Value: &codecs.ClickClaim{Op: op, ClickID: clickID,
+		ProjectID: st.Install.ProjectID, InstallID: st.Install.InstallID, InstalledAt: st.Install.ReceivedAt}}
+}
+
+// longestWindows are the longest device (device or referrer click) and IP
+// windows of any network: what the click side is asked for; each candidate
+// is then held to its own network's window.
+func longestWindows(w catalog.Windows) (device, ip time.Duration) {
+	sets := []catalog.WindowSet{w.For("")}
+	for n := range w.Networks {
+		sets = append(sets, w.For(n))
+	}
+	for _, s := range sets {
+		device = max(device, time.Duration(s.DeviceClick), time.Duration(s.ReferrerClick))
+		ip = max(ip, time.Duration(s.IP))
+	}
+	return device, ip
+}
+
+// resend rebuilds what the state has asked for and decided, for an input
+// delivered again after a crash: its outputs may never have been sent.
+// Everything carries the same content as before, and every receiver
+// tolerates a repeat (touchpoints and clicks dedupe by install, decisions
+// and jobs have content ids).
+func (a *attributor) resend(key string, st *codecs.InstallState) []stream.Emission {
+	var out []stream.Emission
+	if len(st.Waiting) > 0 {
+		eff, err := a.deps.Settings(st.Install.ProjectID, st.Install.ReceivedAt)
+		if err == nil {
+			device, ip := longestWindows(eff.Windows)
+			for _, w := range st.Waiting {
+				kind, id, _ := strings.Cut(w, ":")
+				switch kind {
+				case "claim":
+					out = append(out, claim(st, codecs.ClaimOp, id))
+				case codecs.TouchIP:
+					out = append(out, a.match(st, id, codecs.TouchIP, ip, ipLimit, true))
+				default:
+					out = append(out, a.match(st, id, codecs.TouchDevice, device, deviceLimit, false))
+				}
+			}
+		}
+	}
+	for _, c := range st.Candidates {
+		if c.Claim == claimReturned {
+			out = append(out, claim(st, codecs.ReleaseOp, c.Click.ClickID))
+		}
+	}
+	if st.Decision.Version > 0 {
+		out = append(out, decisionOutputs(key, st.Decision, nil)...)
+	}
+	return out
+}
+
+// Waiting entries: "<kind>:<touchpoint key>" for a match request,
+// "claim:<click id>" for a claim.
+func waitMatch(kind, key string) string { return kind + ":" + key }
+func waitClaim(clickID string) string   { return "claim:" + clickID }
 
 func validate(key string, in *codecs.Install) error {
 	switch {
@@ -58,6 +197,8 @@ func validate(key string, in *codecs.Install) error {
 		return fmt.Errorf("install: key %q does not match project %q and install %q", key, in.ProjectID, in.InstallID)
 	case in.ReceivedAt.IsZero():
 		return fmt.Errorf("install: received_at is required")
+	case in.RequestID == "":
+		return fmt.Errorf("install: request_id is required")
 	}
 	return nil
 }
@@ -65,26 +206,12 @@ func validate(key string, in *codecs.Install) error {
 // Key is the install-side key of every install-keyed topic.
 func Key(project, install string) string { return project + ":" + install }
 
-// decide makes the first decision of an install. Only the organic fallback
-// exists yet; strategies and the arbiter come with click matching.
-func decide(in *codecs.Install) codecs.Decision {
-	return codecs.Decision{
-		ID:           DecisionID(in.ProjectID, in.InstallID, 1),
-		ProjectID:    in.ProjectID,
-		InstallID:    in.InstallID,
-		Version:      1,
-		Source:       "ORGANIC",
-		MatchType:    "organic",
-		Tier:         0,
-		Platform:     in.Platform,
-		InstalledAt:  in.ReceivedAt,
-		RulesVersion: RulesVersion,
-		RequestID:    in.RequestID,
-	}
-}
-
 // DecisionID derives a decision's id from its content.
 func DecisionID(project, install string, version int) string {
-	h := sha256.Sum256([]byte(fmt.Sprintf("decision\x00%s\x00%s\x00%d", project, install, version)))
+	return contentID("decision", project, install, fmt.Sprint(version))
+}
+
+func contentID(parts ...string) string {
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return hex.EncodeToString(h[:16])
 }

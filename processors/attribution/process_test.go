@@ -1,26 +1,47 @@
 package attribution
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
 
 	"github.com/hazelnut-mmp/hazelnut/codecs"
 	"github.com/hazelnut-mmp/hazelnut/internal/gokatest"
+	"github.com/hazelnut-mmp/hazelnut/processors"
 )
 
 var t0 = time.Date(2026, 6, 14, 10, 0, 0, 0, time.UTC)
 
-func start(t *testing.T) (*tester.Tester, *tester.QueueTracker, *tester.QueueTracker) {
-	t.Helper()
-	tt := gokatest.Start(t, New)
-	return tt, tt.NewQueueTracker(string(Attributions)), tt.NewQueueTracker(string(DLQ))
+type harness struct {
+	tt                             *tester.Tester
+	decisions, dlq, matches, claim *tester.QueueTracker
 }
 
-func install(id, req string, at time.Time) []byte {
-	b, _ := codecs.JSON[codecs.Install]{}.Encode(codecs.Install{RequestID: req, ProjectID: "p1", InstallID: id, Platform: "IOS", ReceivedAt: at})
+func start(t *testing.T) *harness {
+	t.Helper()
+	tt := gokatest.Start(t, func(brokers []string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
+		return New(processors.Deps{}, brokers, opts...)
+	})
+	return &harness{tt: tt, decisions: tt.NewQueueTracker(string(Attributions)), dlq: tt.NewQueueTracker(string(DLQ)),
+		matches: tt.NewQueueTracker(string(MatchRequests)), claim: tt.NewQueueTracker(string(Claims))}
+}
+
+func install(id, req string, at time.Time, deviceData string) []byte {
+	in := codecs.Install{RequestID: req, ProjectID: "p1", InstallID: id, Platform: "ANDROID", ReceivedAt: at}
+	if deviceData != "" {
+		in.DeviceData = json.RawMessage(deviceData)
+	}
+	b, _ := codecs.JSON[codecs.Install]{}.Encode(in)
+	return b
+}
+
+func reply(r codecs.AttributionReply) []byte {
+	r.ProjectID = "p1"
+	b, _ := codecs.JSON[codecs.AttributionReply]{}.Encode(r)
 	return b
 }
 
@@ -30,43 +51,73 @@ func next(t *testing.T, q *tester.QueueTracker) (string, *codecs.Decision) {
 	if !ok {
 		t.Fatal("expected a decision, none emitted")
 	}
-	return k, v.(*codecs.Decision)
+	return k, must[codecs.Decision](t, v)
 }
 
-func TestFirstInitDecidesOrganic(t *testing.T) {
-	tt, decisions, dlq := start(t)
-	tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0))
+func TestInstallWithoutIdentifiersIsOrganic(t *testing.T) {
+	h := start(t)
+	h.tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0, ""))
 
-	k, d := next(t, decisions)
-	want := &codecs.Decision{ID: DecisionID("p1", "i1", 1), ProjectID: "p1", InstallID: "i1", Version: 1,
-		Source: "ORGANIC", MatchType: "organic", Platform: "IOS", InstalledAt: t0, RulesVersion: RulesVersion, RequestID: "r1"}
+	k, d := next(t, h.decisions)
+	want := &codecs.Decision{ID: DecisionID("p1", "i1", 1), Kind: codecs.KindDecision, ProjectID: "p1", InstallID: "i1", Version: 1,
+		Source: "ORGANIC", MatchType: "organic", Platform: "ANDROID", InstalledAt: t0, RulesVersion: RulesVersion, RequestID: "r1"}
 	if k != "p1:i1" {
 		t.Errorf("key %q", k)
 	}
 	if diff := cmp.Diff(want, d); diff != "" {
 		t.Errorf("decision (-want +got):\n%s", diff)
 	}
-	st := tt.TableValue(Table, "p1:i1").(*codecs.InstallState)
-	if st.Opens != 0 || st.Decision.ID != want.ID {
-		t.Errorf("state %+v", st)
-	}
-	if _, _, ok := dlq.Next(); ok {
+	if _, _, ok := h.dlq.Next(); ok {
 		t.Error("nothing should reach the DLQ")
 	}
 }
 
-func TestLaterInitsAreAppOpens(t *testing.T) {
-	tt, decisions, _ := start(t)
-	tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0))
-	next(t, decisions)
-	tt.Consume(string(Installs), "p1:i1", install("i1", "r2", t0.Add(time.Hour)))
-	tt.Consume(string(Installs), "p1:i1", install("i1", "r3", t0.Add(30*time.Minute)))
-
-	if _, _, ok := decisions.Next(); ok {
-		t.Error("an app open must not re-decide")
+// A device match: the install asks, the touchpoint answers, the install
+// claims the click and decides once it is granted.
+func TestDeviceMatchClaimsThenDecides(t *testing.T) {
+	h := start(t)
+	h.tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0, `{"gaid":"AAAA-1111"}`))
+	k, v, ok := h.matches.Next()
+	if !ok || k != "p1:aaaa-1111" {
+		t.Fatalf("match request %q %v", k, ok)
 	}
-	st := tt.TableValue(Table, "p1:i1").(*codecs.InstallState)
-	if st.Opens != 2 || !st.LastOpenAt.Equal(t0.Add(time.Hour)) || st.Decision.RequestID != "r1" {
+	if req := must[codecs.MatchRequest](t, v); req.Window != 7*24*time.Hour || req.Oldest || req.Limit != deviceLimit {
+		t.Errorf("request %+v", req)
+	}
+	if _, _, ok := h.decisions.Next(); ok {
+		t.Fatal("decided before the reply")
+	}
+	click := codecs.ClickRef{ClickID: "c1", ProjectID: "p1", ClickedAt: t0.Add(-time.Hour)}
+	h.tt.Consume(string(Replies), "p1:i1", reply(codecs.AttributionReply{Type: codecs.ReplyMatch, InstallID: "i1",
+		Key: "p1:aaaa-1111", Kind: codecs.TouchDevice, Candidates: []codecs.ClickRef{click}, At: t0}))
+	k, v, ok = h.claim.Next()
+	if !ok || k != "c1" || must[codecs.ClickClaim](t, v).Op != codecs.ClaimOp {
+		t.Fatalf("claim %q %+v", k, v)
+	}
+	h.tt.Consume(string(Replies), "p1:i1", reply(codecs.AttributionReply{Type: codecs.ReplyClaim, InstallID: "i1",
+		ClickID: "c1", Claim: codecs.ClaimGranted, Click: &click, At: t0}))
+	_, d := next(t, h.decisions)
+	if d.MatchType != "device" || d.ClickID != "c1" || d.Tier != 2 || d.Source != sourceOwnedMedia || d.Version != 1 {
+		t.Errorf("decision %+v", d)
+	}
+}
+
+// An app open is recorded on the attributions topic and never re-decides.
+func TestLaterInitsAreAppOpens(t *testing.T) {
+	h := start(t)
+	h.tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0, ""))
+	next(t, h.decisions)
+	h.tt.Consume(string(Installs), "p1:i1", install("i1", "r2", t0.Add(time.Hour), ""))
+	h.tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0, "")) // the first request again
+	_, open := next(t, h.decisions)
+	if open.Kind != codecs.KindAppOpen || open.Version != 1 || open.OpenRequestID != "r2" || open.Reengagement {
+		t.Errorf("app open %+v", open)
+	}
+	if _, _, ok := h.decisions.Next(); ok {
+		t.Error("a repeated first init must not emit")
+	}
+	st := h.tt.TableValue(Table, "p1:i1").(*codecs.InstallState)
+	if st.Opens != 1 || !st.LastOpenAt.Equal(t0.Add(time.Hour)) || st.Decision.RequestID != "r1" {
 		t.Errorf("opens=%d last=%s decided by %s", st.Opens, st.LastOpenAt, st.Decision.RequestID)
 	}
 }
@@ -75,52 +126,77 @@ func TestLaterInitsAreAppOpens(t *testing.T) {
 // not applied again, and the decision it produced is sent again with the
 // same id.
 func TestRedeliveredInputReemits(t *testing.T) {
-	tt, decisions, _ := start(t)
-	tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0))
-	_, first := next(t, decisions)
+	h := start(t)
+	h.tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0, ""))
+	_, first := next(t, h.decisions)
 
-	st := tt.TableValue(Table, "p1:i1").(*codecs.InstallState)
+	st := h.tt.TableValue(Table, "p1:i1").(*codecs.InstallState)
 	st.Absorbed[string(Installs)] = 1 << 40 // pretend everything up to here was absorbed
-	tt.SetTableValue(Table, "p1:i1", st)
-	tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0))
+	h.tt.SetTableValue(Table, "p1:i1", st)
+	h.tt.Consume(string(Installs), "p1:i1", install("i1", "r2", t0.Add(time.Hour), ""))
 
-	_, again := next(t, decisions)
+	_, again := next(t, h.decisions)
 	if diff := cmp.Diff(first, again); diff != "" {
 		t.Errorf("re-emitted decision differs (-first +again):\n%s", diff)
 	}
-	if got := tt.TableValue(Table, "p1:i1").(*codecs.InstallState).Opens; got != 0 {
+	if got := h.tt.TableValue(Table, "p1:i1").(*codecs.InstallState).Opens; got != 0 {
 		t.Errorf("redelivery counted as app open: opens=%d", got)
 	}
 }
 
 func TestBadInputGoesToDLQ(t *testing.T) {
-	tt, decisions, dlq := start(t)
+	h := start(t)
 	cases := map[string][]byte{
 		"p1:bad":   []byte("{not json"),
-		"p1:other": install("i1", "r1", t0),                                  // key does not match the body
+		"p1:other": install("i1", "r1", t0, ""),                              // key does not match the body
 		"p1:i2":    []byte(`{"project_id":"p1","install_instance_id":"i2"}`), // no received_at
 	}
 	for k, v := range cases {
-		tt.Consume(string(Installs), k, v)
+		h.tt.Consume(string(Installs), k, v)
 	}
+	h.tt.Consume(string(Replies), "p1:nobody", reply(codecs.AttributionReply{Type: codecs.ReplyMatch, InstallID: "nobody"}))
+	cases["p1:nobody"] = nil
 	seen := map[string]bool{}
 	for {
-		k, v, ok := dlq.Next()
+		k, v, ok := h.dlq.Next()
 		if !ok {
 			break
 		}
 		seen[k] = true
-		if string(v.([]byte)) != string(cases[k]) {
+		if want := cases[k]; want != nil && string(v.([]byte)) != string(want) {
 			t.Errorf("DLQ record for %s altered: %s", k, v)
 		}
 	}
 	if len(seen) != len(cases) {
 		t.Errorf("DLQ got %v, want all of %d bad records", seen, len(cases))
 	}
-	if _, _, ok := decisions.Next(); ok {
+	if _, _, ok := h.decisions.Next(); ok {
 		t.Error("bad input must not be decided")
 	}
 	// The partition keeps going.
-	tt.Consume(string(Installs), "p1:i9", install("i9", "r9", t0))
-	next(t, decisions)
+	h.tt.Consume(string(Installs), "p1:i9", install("i9", "r9", t0, ""))
+	next(t, h.decisions)
+}
+
+func TestReferrerClickID(t *testing.T) {
+	for ref, want := range map[string]string{
+		"utm_source=x&lr_ia_id=abc":           "abc",
+		"utm_source%3Dx%26lr_ia_id%3Dabc":     "abc",
+		"utm_source=google-play&utm_medium=o": "",
+		"":                                    "",
+	} {
+		if got := referrerClickID(ref); got != want {
+			t.Errorf("referrerClickID(%q) = %q, want %q", ref, got, want)
+		}
+	}
+}
+
+// must decodes a record the tester delivers as raw bytes (codecs.Wire).
+func must[T any](t testing.TB, v any) *T {
+	t.Helper()
+	out, err := codecs.Decode[T](v.([]byte))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
