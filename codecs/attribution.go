@@ -96,6 +96,10 @@ type MatchRequest struct {
 	Window      time.Duration `json:"window"`
 	Limit       int           `json:"limit"`
 	Oldest      bool          `json:"oldest,omitempty"`
+	// FloodWindow, when set, is the span before InstalledAt whose clicks
+	// the reply counts (AttributionReply.Clicks) instead of Window's: the
+	// IP flooding rule's window.
+	FloodWindow time.Duration `json:"flood_window,omitempty"`
 }
 
 // Claim operations (ClickClaim.Op).
@@ -160,8 +164,8 @@ type AttributionReply struct {
 	// Candidates are the matching clicks, oldest first (match, touch).
 	Candidates []ClickRef `json:"candidates,omitempty"`
 	// Clicks is how many clicks the key holds at installed_at inside the
-	// request's window, overflowed ones included (match): what the IP
-	// flooding rule reads.
+	// request's flood window (its window when it has none), overflowed ones
+	// included (match): what the IP flooding rule reads.
 	Clicks int `json:"clicks,omitempty"`
 	// PriorInstalls are earlier installs seen on the key (match, prior),
 	// oldest first.

@@ -669,7 +669,7 @@ func TestContractAttributionData(t *testing.T) {
 		t.Fatalf("pending: %s", r.raw)
 	}
 	m.decisions["p1:"+iosInstall] = &codecs.Decision{ProjectID: cProject, InstallID: iosInstall, Version: 1, Source: "META",
-		InstalledAt: now.Add(123456789 * time.Nanosecond), Deeplink: cSummerDL,
+		InstalledAt: now.Add(123456789 * time.Nanosecond), Deeplink: cSummerDL, ClickedAt: now.Add(-time.Hour + 5*time.Millisecond),
 		Campaign: &codecs.Campaign{ID: cSummer, Name: "Summer sale", Network: "META", NetworkID: "1202"}}
 	r = send(t, h, "/api/client/attribution-data", body)
 	checkEnvelope(t, r, 200)
@@ -685,6 +685,9 @@ func TestContractAttributionData(t *testing.T) {
 	}
 	if at, _ := cd["installed_at"].(string); !isoSeconds.MatchString(at) || at != "2026-06-14T10:00:00Z" {
 		t.Errorf("installed_at %q", at)
+	}
+	if at, _ := cd["store_click_at"].(string); at != "2026-06-14T09:00:00Z" {
+		t.Errorf("store_click_at %q", at)
 	}
 	if cd["id"] != cSummer || cd["type"] != "INORGANIC" || cd["ad_network"] != "META" {
 		t.Errorf("campaign_data %v", cd)

@@ -466,7 +466,7 @@ func zeroID(id string) bool {
 	return strings.Trim(id, "0-") == "" || strings.EqualFold(id, "unknown") || strings.EqualFold(id, "null")
 }
 
-// attributionRequest names the one field attribution-data needs.
+// campaignData is attribution-data's campaign_data (contract §4).
 type campaignData struct {
 	ID                  string  `json:"id"`
 	Name                string  `json:"name"`
@@ -526,6 +526,9 @@ func (s *Server) attributionData(w http.ResponseWriter, c *call) {
 			out.CampaignData = &campaignData{ID: cp.ID, Name: cp.Name, Type: "INORGANIC",
 				AdNetwork: optional(cp.Network), AdNetworkCampaignID: optional(cp.NetworkID),
 				InstalledAt: d.InstalledAt.UTC().Format(time.RFC3339)}
+			if !d.ClickedAt.IsZero() {
+				out.CampaignData.StoreClickAt = optional(d.ClickedAt.UTC().Format(time.RFC3339))
+			}
 		}
 	}
 	writeOK(w, http.StatusOK, "Attribution data fetched", out)

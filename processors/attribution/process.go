@@ -108,12 +108,12 @@ func (a *attributor) request(key string, st *codecs.InstallState, eff catalog.Ef
 			continue
 		}
 		st.Waiting = append(st.Waiting, waitMatch(codecs.TouchDevice, k))
-		out = append(out, a.match(st, k, codecs.TouchDevice, device, deviceLimit, false))
+		out = append(out, a.match(st, k, codecs.TouchDevice, device, deviceLimit, false, 0))
 	}
 	if ids.IP != "" && eff.IPMatching.Allowed(catalog.Platform(strings.ToUpper(in.Platform)), ids.ATTAuthorized) {
 		k := codecs.IPKey(in.ProjectID, ids.IP)
 		st.Waiting = append(st.Waiting, waitMatch(codecs.TouchIP, k))
-		out = append(out, a.match(st, k, codecs.TouchIP, ip, ipLimit, true))
+		out = append(out, a.match(st, k, codecs.TouchIP, ip, ipLimit, true, floodWindow(eff)))
 	}
 	if ids.ClickID != "" {
 		st.Direct = ids.ClickID
@@ -123,10 +123,18 @@ func (a *attributor) request(key string, st *codecs.InstallState, eff catalog.Ef
 	return out
 }
 
-func (a *attributor) match(st *codecs.InstallState, key, kind string, window time.Duration, limit int, oldest bool) stream.Emission {
+func (a *attributor) match(st *codecs.InstallState, key, kind string, window time.Duration, limit int, oldest bool, flood time.Duration) stream.Emission {
 	return stream.Emission{Topic: MatchRequests, Key: key, Value: &codecs.MatchRequest{Key: key, Kind: kind,
 		ProjectID: st.Install.ProjectID, InstallID: st.Install.InstallID, InstalledAt: st.Install.ReceivedAt,
-		Window: window, Limit: limit, Oldest: oldest}}
+		Window: window, Limit: limit, Oldest: oldest, FloodWindow: flood}}
+}
+
+// floodWindow is the IP flooding rule's window (0 when the rule is off).
+func floodWindow(eff catalog.Effective) time.Duration {
+	if eff.Fraud.IPFloodClicks <= 0 {
+		return 0
+	}
+	return time.Duration(eff.Fraud.IPFloodWindow)
 }
 
 func claim(st *codecs.InstallState, op, clickID string) stream.Emission {
@@ -166,9 +174,9 @@ func (a *attributor) resend(key string, st *codecs.InstallState) []stream.Emissi
 				case "claim":
 					out = append(out, claim(st, codecs.ClaimOp, id))
 				case codecs.TouchIP:
-					out = append(out, a.match(st, id, codecs.TouchIP, ip, ipLimit, true))
+					out = append(out, a.match(st, id, codecs.TouchIP, ip, ipLimit, true, floodWindow(eff)))
 				default:
-					out = append(out, a.match(st, id, codecs.TouchDevice, device, deviceLimit, false))
+					out = append(out, a.match(st, id, codecs.TouchDevice, device, deviceLimit, false, 0))
 				}
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
 
+	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/codecs"
 	"github.com/hazelnut-mmp/hazelnut/internal/gokatest"
 	"github.com/hazelnut-mmp/hazelnut/processors"
@@ -199,4 +200,153 @@ func must[T any](t testing.TB, v any) *T {
 		t.Fatal(err)
 	}
 	return out
+}
+
+func matchReply(key, kind string, clicks ...codecs.ClickRef) []byte {
+	return reply(codecs.AttributionReply{Type: codecs.ReplyMatch, InstallID: "i1", Key: key, Kind: kind, Candidates: clicks, At: t0})
+}
+
+func claimReply(click codecs.ClickRef, status, holder string) []byte {
+	r := codecs.AttributionReply{Type: codecs.ReplyClaim, InstallID: "i1", ClickID: click.ClickID, Claim: status, Holder: holder, At: t0}
+	if status == codecs.ClaimGranted || status == codecs.ClaimDenied {
+		r.Click = &click
+	}
+	return reply(r)
+}
+
+func drainDecisions(t *testing.T, q *tester.QueueTracker) []*codecs.Decision {
+	t.Helper()
+	var out []*codecs.Decision
+	for {
+		_, v, ok := q.Next()
+		if !ok {
+			return out
+		}
+		out = append(out, must[codecs.Decision](t, v))
+	}
+}
+
+// Replies delivered twice (a group re-sending after a crash) and out of
+// the order they were asked in decide the same, once.
+func TestDuplicateAndReorderedReplies(t *testing.T) {
+	h := start(t)
+	direct := codecs.ClickRef{ClickID: "c1", ProjectID: "p1", ClickedAt: t0.Add(-2 * time.Hour)}
+	device := codecs.ClickRef{ClickID: "c2", ProjectID: "p1", ClickedAt: t0.Add(-time.Hour)}
+	h.tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0, `{"gaid":"g1","install_ref":"lr_ia_id=c1"}`))
+	// The direct claim's answer comes before the match answer, twice.
+	h.tt.Consume(string(Replies), "p1:i1", claimReply(direct, codecs.ClaimGranted, ""))
+	h.tt.Consume(string(Replies), "p1:i1", claimReply(direct, codecs.ClaimGranted, ""))
+	if d := drainDecisions(t, h.decisions); len(d) != 0 {
+		t.Fatalf("decided before every answer was in: %+v", d[0])
+	}
+	// The device click is newer: last touch wins, it is claimed.
+	h.tt.Consume(string(Replies), "p1:i1", matchReply("p1:g1", codecs.TouchDevice, device))
+	h.tt.Consume(string(Replies), "p1:i1", matchReply("p1:g1", codecs.TouchDevice, device))
+	h.tt.Consume(string(Replies), "p1:i1", claimReply(device, codecs.ClaimGranted, ""))
+	h.tt.Consume(string(Replies), "p1:i1", claimReply(device, codecs.ClaimGranted, ""))
+	h.tt.Consume(string(Replies), "p1:i1", claimReply(direct, codecs.ClaimGranted, "")) // stale: c1 was given back
+	ds := drainDecisions(t, h.decisions)
+	if len(ds) != 1 || ds[0].ClickID != "c2" || ds[0].MatchType != "device" || ds[0].Version != 1 {
+		t.Fatalf("want one decision for c2, got %d: %+v", len(ds), ds)
+	}
+	if len(ds[0].Contributors) != 1 || ds[0].Contributors[0].ClickID != "c1" {
+		t.Errorf("contributors %+v", ds[0].Contributors)
+	}
+	var released []string
+	for {
+		k, v, ok := h.claim.Next()
+		if !ok {
+			break
+		}
+		if c := must[codecs.ClickClaim](t, v); c.Op == codecs.ReleaseOp {
+			released = append(released, k)
+		}
+	}
+	if len(released) == 0 || released[0] != "c1" {
+		t.Errorf("c1 not given back: %v", released)
+	}
+	st := h.tt.TableValue(Table, "p1:i1").(*codecs.InstallState)
+	if len(st.Waiting) != 0 {
+		t.Errorf("still waiting for %v", st.Waiting)
+	}
+}
+
+// A held click taken by an earlier install: the install decides again on
+// its next candidate, as a new version that retracts the old one.
+func TestRevokedClickRedecides(t *testing.T) {
+	h := start(t)
+	older := codecs.ClickRef{ClickID: "c1", ProjectID: "p1", ClickedAt: t0.Add(-3 * time.Hour)}
+	newer := codecs.ClickRef{ClickID: "c2", ProjectID: "p1", ClickedAt: t0.Add(-time.Hour)}
+	h.tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0, `{"gaid":"g1"}`))
+	h.tt.Consume(string(Replies), "p1:i1", matchReply("p1:g1", codecs.TouchDevice, older, newer))
+	h.tt.Consume(string(Replies), "p1:i1", claimReply(newer, codecs.ClaimGranted, ""))
+	h.tt.Consume(string(Replies), "p1:i1", claimReply(newer, codecs.ClaimRevoked, "i0"))
+	h.tt.Consume(string(Replies), "p1:i1", claimReply(older, codecs.ClaimGranted, ""))
+	ds := drainDecisions(t, h.decisions)
+	if len(ds) != 2 {
+		t.Fatalf("want two versions, got %+v", ds)
+	}
+	v2 := ds[1]
+	if v2.Version != 2 || v2.ClickID != "c1" || v2.Retracts == nil || v2.Retracts.ClickID != "c2" || v2.Retracts.Version != 1 {
+		t.Errorf("second version %+v (retracts %+v)", v2, v2.Retracts)
+	}
+	reasons := map[string]string{}
+	for _, c := range v2.Candidates {
+		reasons[c.ClickID] = c.Outcome + " " + c.Reason
+	}
+	if reasons["c2"] != "lost claimed_by_earlier_install:i0" || reasons["c1"] != "won " {
+		t.Errorf("explanation %v", reasons)
+	}
+}
+
+// oneCampaign is a catalog with default settings and one META campaign.
+type oneCampaign struct{}
+
+func (oneCampaign) ProjectSettingsAt(string, time.Time) (catalog.Effective, bool, error) {
+	return catalog.DefaultEffective(), true, nil
+}
+
+func (oneCampaign) CampaignAt(id string, _ time.Time) (string, catalog.CampaignSpec, bool, error) {
+	if id != "meta-1" {
+		return "", catalog.CampaignSpec{}, false, nil
+	}
+	return "p1", catalog.CampaignSpec{Name: "Meta one", Network: "META", NetworkCampaignIDs: []string{"12020"}, Deeplink: "app://x"}, true, nil
+}
+
+// Every version sends an analytics job and, for an ad network, a postback
+// job; a correction first withdraws what the previous version sent. Job ids
+// derive from the content.
+func TestJobsAndRetractions(t *testing.T) {
+	tt := gokatest.Start(t, func(brokers []string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
+		return New(processors.Deps{Catalog: oneCampaign{}}, brokers, opts...)
+	})
+	postbacks, analytics := tt.NewQueueTracker(string(Postbacks)), tt.NewQueueTracker(string(Analytics))
+	click := codecs.ClickRef{ClickID: "c1", ProjectID: "p1", CampaignID: "meta-1", ClickedAt: t0.Add(-time.Hour)}
+	tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0, `{"gaid":"g1"}`))
+	tt.Consume(string(Replies), "p1:i1", matchReply("p1:g1", codecs.TouchDevice, click))
+	tt.Consume(string(Replies), "p1:i1", claimReply(click, codecs.ClaimGranted, ""))
+	tt.Consume(string(Replies), "p1:i1", claimReply(click, codecs.ClaimRevoked, "i0"))
+
+	jobs := func(q *tester.QueueTracker) []*codecs.Job {
+		var out []*codecs.Job
+		for {
+			_, v, ok := q.Next()
+			if !ok {
+				return out
+			}
+			out = append(out, must[codecs.Job](t, v))
+		}
+	}
+	pb := jobs(postbacks)
+	if len(pb) != 2 || pb[0].Network != "META" || pb[0].Retraction || pb[0].Decision.Version != 1 ||
+		!pb[1].Retraction || pb[1].Decision.Version != 1 || pb[0].ID == pb[1].ID {
+		t.Fatalf("postbacks %+v", pb)
+	}
+	if pb[0].Decision.Campaign == nil || pb[0].Decision.Campaign.NetworkID != "12020" || pb[0].Decision.Candidates != nil {
+		t.Errorf("postback decision %+v", pb[0].Decision)
+	}
+	an := jobs(analytics)
+	if len(an) != 3 || an[0].Retraction || !an[1].Retraction || an[2].Retraction || an[2].Decision.Source != "ORGANIC" {
+		t.Fatalf("analytics %+v", an)
+	}
 }

@@ -123,6 +123,16 @@ func answer(key string, st *State, req *codecs.MatchRequest) []stream.Emission {
 			in = append(in, c)
 		}
 	}
+	clicks := len(in)
+	if req.FloodWindow > 0 {
+		flood := Recorded{InstallRef: self, ProjectID: req.ProjectID, Window: req.FloodWindow}
+		clicks = 0
+		for _, c := range st.Clicks {
+			if c.ProjectID == req.ProjectID && flood.covers(c.ClickedAt) {
+				clicks++
+			}
+		}
+	}
 	candidates := in
 	if req.Limit > 0 && len(in) > req.Limit {
 		if req.Oldest {
@@ -149,7 +159,7 @@ func answer(key string, st *State, req *codecs.MatchRequest) []stream.Emission {
 		Key:           key,
 		Kind:          req.Kind,
 		Candidates:    slices.Clone(candidates),
-		Clicks:        len(in) + st.Overflow,
+		Clicks:        clicks + st.Overflow,
 		PriorInstalls: prior,
 		At:            req.InstalledAt,
 	})}

@@ -64,6 +64,22 @@ func TestLimitNewestForDeviceOldestForIP(t *testing.T) {
 	}
 }
 
+// With a flood window the reply counts the clicks of that span only; the
+// candidates still come from the whole window.
+func TestFloodWindowCountsItsOwnSpan(t *testing.T) {
+	h := start(t)
+	for i := 1; i <= 5; i++ {
+		h.click(ipKey, click(fmt.Sprintf("c%d", i), at(100+5*i))) // minutes 105…125
+	}
+	req := matchReq(ipKey, "i1", at(125), time.Hour, 10)
+	req.FloodWindow = 11 * time.Minute
+	h.request(req)
+	r := h.only()
+	if len(r.Candidates) != 5 || r.Clicks != 3 {
+		t.Errorf("candidates %v clicks %d, want all 5 candidates and the 3 clicks of the last 11 minutes", ids(r.Candidates), r.Clicks)
+	}
+}
+
 // More than 2K clicks: the oldest K and the newest K stay, the ones between
 // are counted, and the count is reported as inside any window.
 func TestClickListIsBounded(t *testing.T) {
