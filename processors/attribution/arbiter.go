@@ -124,12 +124,12 @@ func (a *attributor) judge(st *codecs.InstallState, eff catalog.Effective) []*ju
 		}
 		age := in.ReceivedAt.Sub(c.Click.ClickedAt)
 		switch {
-		case c.Claim == codecs.ClaimPending || c.Click.ClickedAt.IsZero():
-			j.reason = reasonNotSeen
-		case c.Claim == codecs.ClaimUnknown:
-			j.reason = reasonUnknown
 		case c.Claim == codecs.ClaimDenied:
 			j.reason = reasonClaimed
+		case c.Claim == codecs.ClaimUnknown:
+			j.reason = reasonUnknown
+		case c.Claim == codecs.ClaimPending || c.Click.ClickedAt.IsZero():
+			j.reason = reasonNotSeen
 		case age < 0:
 			j.reason = reasonAfterInstall
 		case age > window:
