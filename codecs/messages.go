@@ -207,6 +207,10 @@ type InstallState struct {
 	Install Install `json:"install"`
 	// Decision is the current decision; Version 0 until the first.
 	Decision Decision `json:"decision"`
+	// Explanation is the candidate list of the latest evaluation when it
+	// differs from the current decision's but its outcome did not change
+	// (a new candidate that lost): the decision as sent is left as it was.
+	Explanation []Candidate `json:"explanation,omitempty"`
 	// Waiting lists the replies the next decision waits for:
 	// "device:<touchpoint key>" and "ip:<touchpoint key>" for match
 	// requests, "claim:<click id>" for claims.

@@ -144,14 +144,18 @@ func writeExplanation(w io.Writer, st *codecs.InstallState) error {
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}
-	if len(d.Candidates) == 0 {
+	cands, title := d.Candidates, "candidates:"
+	if st.Explanation != nil {
+		cands, title = st.Explanation, "candidates (evaluated again since this version; the outcome held):"
+	}
+	if len(cands) == 0 {
 		_, err := fmt.Fprintln(w, "candidates: none")
 		return err
 	}
-	fmt.Fprintln(w, "candidates:")
+	fmt.Fprintln(w, title)
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "  CLICK\tMATCH\tTIER\tCLICKED\tCAMPAIGN\tNETWORK\tOUTCOME\tREASON")
-	for _, c := range d.Candidates {
+	for _, c := range cands {
 		clicked := "-"
 		if !c.ClickedAt.IsZero() {
 			clicked = c.ClickedAt.UTC().Format(time.RFC3339)

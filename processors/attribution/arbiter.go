@@ -88,10 +88,15 @@ func (a *attributor) evaluate(key string, st *codecs.InstallState) []stream.Emis
 	}
 	prev := st.Decision
 	if prev.Version > 0 && sameOutcome(prev, d) {
-		prev.Candidates = d.Candidates // the explanation may have grown
-		st.Decision = prev
+		// The version sent stays as it was (its id names that content);
+		// the explanation as it stands now is kept beside it.
+		st.Explanation = nil
+		if !slices.Equal(prev.Candidates, d.Candidates) {
+			st.Explanation = d.Candidates
+		}
 		return out
 	}
+	st.Explanation = nil
 	d.Version = prev.Version + 1
 	d.ID = DecisionID(in.ProjectID, in.InstallID, d.Version)
 	if prev.Version > 0 {

@@ -350,3 +350,39 @@ func TestJobsAndRetractions(t *testing.T) {
 		t.Fatalf("analytics %+v", an)
 	}
 }
+
+// A click that arrives after the decision and loses changes no version:
+// the decision as sent keeps its content (its id names it), the new
+// explanation is kept beside it, and a re-send carries the same content.
+func TestLosingLateClickKeepsTheSentVersion(t *testing.T) {
+	h := start(t)
+	won := codecs.ClickRef{ClickID: "c2", ProjectID: "p1", ClickedAt: t0.Add(-time.Hour)}
+	late := codecs.ClickRef{ClickID: "c0", ProjectID: "p1", ClickedAt: t0.Add(-5 * time.Second)} // too close to the install
+	h.tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0, `{"gaid":"g1"}`))
+	h.tt.Consume(string(Replies), "p1:i1", matchReply("p1:g1", codecs.TouchDevice, won))
+	h.tt.Consume(string(Replies), "p1:i1", claimReply(won, codecs.ClaimGranted, ""))
+	first := drainDecisions(t, h.decisions)
+	h.tt.Consume(string(Replies), "p1:i1", reply(codecs.AttributionReply{Type: codecs.ReplyTouch, InstallID: "i1", Key: "p1:g1",
+		Kind: codecs.TouchDevice, Candidates: []codecs.ClickRef{late}, At: late.ClickedAt}))
+	if d := drainDecisions(t, h.decisions); len(first) != 1 || len(d) != 0 {
+		t.Fatalf("versions: first %d, after the late click %d", len(first), len(d))
+	}
+	st := h.tt.TableValue(Table, "p1:i1").(*codecs.InstallState)
+	if diff := cmp.Diff(*first[0], st.Decision); diff != "" {
+		t.Errorf("stored decision differs from the one sent (-sent +stored):\n%s", diff)
+	}
+	if len(st.Explanation) != 2 || st.Explanation[0].ClickID != "c0" || st.Explanation[0].Reason != reasonTooFast {
+		t.Errorf("explanation %+v", st.Explanation)
+	}
+	// A redelivered reply re-sends the decision as it was sent.
+	st.Absorbed[string(Replies)] = 1 << 40
+	h.tt.SetTableValue(Table, "p1:i1", st)
+	h.tt.Consume(string(Replies), "p1:i1", claimReply(won, codecs.ClaimGranted, ""))
+	again := drainDecisions(t, h.decisions)
+	if len(again) != 1 {
+		t.Fatalf("re-sent %d decisions", len(again))
+	}
+	if diff := cmp.Diff(first[0], again[0]); diff != "" {
+		t.Errorf("re-sent decision differs (-first +again):\n%s", diff)
+	}
+}
