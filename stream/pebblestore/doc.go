@@ -42,15 +42,16 @@
 // a crashed database whose marker was lost would only make goka replay
 // messages that may already be present, which is idempotent.
 //
-// Before MarkRecovered (bulk recovery from the changelog) SetOffset only
-// updates an in-memory offset, which is persisted at most once per
-// recovery offset interval (see WithRecoveryOffsetInterval), at MarkRecovered
-// and at Close. MarkRecovered persists the offset with a WAL sync, making the
-// recovered state durable. After MarkRecovered every SetOffset is written to
-// Pebble immediately (without sync unless WithSyncWrites is set). Close
-// persists the offset and Pebble syncs its WAL when closing, so a cleanly
-// closed store is fully durable and a reopened one sees all earlier data and
-// its offset.
+// SetOffset only updates an in-memory offset, which is persisted at most
+// once per offset interval (see WithRecoveryOffsetInterval), at
+// MarkRecovered and at Close — during recovery and while the processor runs
+// alike: an offset written with every table write would double the writes,
+// and a persisted offset that lags the data only makes goka read again
+// changelog records it already has (a crash discards the store anyway, see
+// below). MarkRecovered persists the offset with a WAL sync, making the
+// recovered state durable. Close persists the offset and Pebble syncs its
+// WAL when closing, so a cleanly closed store is fully durable and a
+// reopened one sees all earlier data and its offset.
 //
 // # Unclean stops
 //

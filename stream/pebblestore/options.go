@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"go.uber.org/zap"
 )
 
@@ -12,11 +13,13 @@ const (
 	// DefaultCacheSize is the size of the block cache a Builder shares across
 	// its databases, and of the private cache of a Store opened with Open,
 	// unless WithCache or WithCacheSize says otherwise.
-	DefaultCacheSize int64 = 64 << 20
+	DefaultCacheSize int64 = 256 << 20
+
+	// DefaultMemTableSize is the largest memtable of each database.
+	DefaultMemTableSize = 32 << 20
 
 	// DefaultRecoveryOffsetInterval is how often, at most, the in-memory
-	// offset is persisted while the store is recovering (before
-	// MarkRecovered).
+	// offset is persisted (besides MarkRecovered and Close).
 	DefaultRecoveryOffsetInterval = 10 * time.Second
 )
 
@@ -28,6 +31,7 @@ type config struct {
 	cacheSize        int64
 	logger           *zap.Logger
 	syncWrites       bool
+	recentBytes      int
 	recoveryInterval time.Duration
 	pebbleOpts       []func(*pebble.Options)
 
@@ -38,6 +42,7 @@ type config struct {
 func newConfig(opts []Option) config {
 	c := config{
 		cacheSize:        DefaultCacheSize,
+		recentBytes:      DefaultRecentBytes,
 		logger:           zap.NewNop(),
 		recoveryInterval: DefaultRecoveryOffsetInterval,
 		now:              time.Now,
@@ -71,7 +76,7 @@ func WithCache(c *pebble.Cache) Option {
 
 // WithCacheSize sets the size in bytes of the block cache created by this
 // package (shared by all databases of a Builder). It is ignored when WithCache
-// is given. Values <= 0 select DefaultCacheSize (64 MiB).
+// is given. Values <= 0 select DefaultCacheSize (256 MiB).
 func WithCacheSize(bytes int64) Option {
 	return func(cfg *config) { cfg.cacheSize = bytes }
 }
@@ -81,6 +86,13 @@ func WithCacheSize(bytes int64) Option {
 // error level. A nil logger (the default) discards everything.
 func WithLogger(l *zap.Logger) Option {
 	return func(cfg *config) { cfg.logger = l }
+}
+
+// WithRecentBytes bounds each store's cache of the values written last
+// (DefaultRecentBytes; 0 turns it off): reads of a key written shortly
+// before are answered from it instead of Pebble.
+func WithRecentBytes(n int) Option {
+	return func(cfg *config) { cfg.recentBytes = n }
 }
 
 // WithSyncWrites makes Set, Delete and SetOffset wait for a WAL fsync once the
@@ -117,6 +129,19 @@ func (c *config) pebbleOptions(cache *pebble.Cache) *pebble.Options {
 		Logger:             zapLogger{l: c.logger.Sugar().With(zap.String("component", "pebble"))},
 		FormatMajorVersion: pebble.FormatNewest,
 	}
+	// Bloom filters on every level: processors look up many keys that are
+	// not in their table yet (a new click, a new touchpoint, a new
+	// install), and without a filter each such miss reads a data block of
+	// every table file that could hold it.
+	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	// Larger memtables than Pebble's 4 MiB: processors rewrite the same
+	// keys within seconds (an install's state with each answer), which a
+	// memtable absorbs before it reaches a table file, and fewer flushes
+	// mean less compaction. Pebble starts each database with a small
+	// memtable and grows it only under write load.
+	o.MemTableSize = DefaultMemTableSize
 	for _, fn := range c.pebbleOpts {
 		fn(o)
 	}

@@ -58,6 +58,9 @@ type Store struct {
 	itersMu sync.Mutex
 	iters   map[*iterator]struct{}
 
+	// recent holds the values written last (nil when off).
+	recent *recent
+
 	// recovered is set by MarkRecovered; read without offMu by Set/Delete.
 	recovered atomic.Bool
 
@@ -148,6 +151,7 @@ func openStore(path string, cfg config, cache *pebble.Cache, afterClose func(*St
 		afterClose:  afterClose,
 		iters:       make(map[*iterator]struct{}),
 		lastPersist: cfg.now(),
+		recent:      newRecent(cfg.recentBytes),
 	}
 	if s.afterClose == nil {
 		s.afterClose = func(s *Store, clean bool) error { return s.finishClose(!clean) }
@@ -274,6 +278,9 @@ func (s *Store) Has(key string) (bool, error) {
 	if s.closed {
 		return false, ErrClosed
 	}
+	if _, ok := s.recent.get(key); ok {
+		return true, nil
+	}
 	_, closer, err := s.db.Get(userKeyString(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil
@@ -292,6 +299,9 @@ func (s *Store) Get(key string) ([]byte, error) {
 	defer s.mu.RUnlock()
 	if s.closed {
 		return nil, ErrClosed
+	}
+	if v, ok := s.recent.get(key); ok {
+		return append(make([]byte, 0, len(v)), v...), nil
 	}
 	v, closer, err := s.db.Get(userKeyString(key))
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -314,8 +324,10 @@ func (s *Store) Set(key string, value []byte) error {
 		return ErrClosed
 	}
 	if err := s.db.Set(userKeyString(key), value, s.writeOpts()); err != nil {
+		s.recent.forget(key)
 		return fmt.Errorf("pebblestore: set %q: %w", key, err)
 	}
+	s.recent.set(key, value)
 	return nil
 }
 
@@ -326,6 +338,7 @@ func (s *Store) Delete(key string) error {
 	if s.closed {
 		return ErrClosed
 	}
+	s.recent.forget(key)
 	if err := s.db.Delete(userKeyString(key), s.writeOpts()); err != nil {
 		return fmt.Errorf("pebblestore: delete %q: %w", key, err)
 	}
@@ -361,11 +374,8 @@ func (s *Store) SetOffset(offset int64) error {
 	s.offMu.Lock()
 	defer s.offMu.Unlock()
 	s.offset, s.hasOffset, s.dirty = offset, true, true
-	if s.recovered.Load() {
-		return s.persistOffsetLocked(s.writeOpts())
-	}
 	if s.cfg.now().Sub(s.lastPersist) >= s.cfg.recoveryInterval {
-		return s.persistOffsetLocked(pebble.NoSync)
+		return s.persistOffsetLocked(s.writeOpts())
 	}
 	return nil
 }
@@ -384,8 +394,8 @@ func (s *Store) persistOffsetLocked(wo *pebble.WriteOptions) error {
 }
 
 // MarkRecovered ends the recovery phase: the current offset is persisted with
-// a WAL sync (which also makes all earlier writes durable) and subsequent
-// SetOffset calls are written immediately. Calling it again is harmless.
+// a WAL sync (which also makes all earlier writes durable). Calling it again
+// is harmless.
 func (s *Store) MarkRecovered() error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
