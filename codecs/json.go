@@ -1,8 +1,8 @@
 package codecs
 
 import (
-	"encoding/json"
 	"fmt"
+	json "github.com/segmentio/encoding/json"
 )
 
 // JSON is the goka codec of one message type T. Decode returns *T.

@@ -202,9 +202,28 @@ type DeviceInstalls struct {
 // MaxDeviceInstalls bounds DeviceInstalls.Installs.
 const MaxDeviceInstalls = 50
 
+// Identifiers are what an install can be matched by, read once from its
+// first init's device_data.
+type Identifiers struct {
+	// Devices are the advertising and vendor ids (GAID, IDFA, IDFV), lower
+	// case.
+	Devices []string `json:"devices,omitempty"`
+	// ClickID is the lr_ia_id the install referrer (or the SDK) carried.
+	ClickID string `json:"click_id,omitempty"`
+	IP      string `json:"ip,omitempty"`
+	// ATTAuthorized is set when an iOS install says tracking is allowed.
+	ATTAuthorized bool `json:"att_authorized,omitempty"`
+	// InstallBegin is the Play install_begin time, when sent.
+	InstallBegin time.Time `json:"install_begin,omitzero"`
+}
+
 // InstallState is the attribution group's table value for one install.
 type InstallState struct {
-	Install Install `json:"install"`
+	// Install is the first init without its device_data and extra keys
+	// (they stay on the installs topic); Identifiers holds what was read
+	// from them.
+	Install     Install     `json:"install"`
+	Identifiers Identifiers `json:"identifiers,omitzero"`
 	// Decision is the current decision; Version 0 until the first.
 	Decision Decision `json:"decision"`
 	// Explanation is the candidate list of the latest evaluation when it

@@ -27,6 +27,12 @@ const (
 	// DefaultSlack is added to every expiry: state is kept this much longer
 	// than its window so inputs that arrive out of order still find it.
 	DefaultSlack = time.Hour
+	// DefaultSweepPause spaces the sweeps of groups that expire state. A
+	// sweep walks every key of the group's table through goka's visitor,
+	// so on a table of millions of keys it is the biggest cost after the
+	// work itself; expiry windows are hours to days, and the answers a
+	// sweep sends (a claim's click never came) change no decision.
+	DefaultSweepPause = time.Minute
 )
 
 // Deps are a group's dependencies and tunables.
@@ -48,6 +54,9 @@ func (d Deps) WithDefaults() Deps {
 	}
 	if d.Slack <= 0 {
 		d.Slack = DefaultSlack
+	}
+	if d.Sweep.Pause <= 0 {
+		d.Sweep.Pause = DefaultSweepPause
 	}
 	return d
 }

@@ -43,6 +43,10 @@ type Kafka struct {
 	// Logger receives goka's and sarama's own logs at debug level; nil
 	// discards them.
 	Logger *zap.Logger
+	// Uncompressed sends record batches without compression (otherwise
+	// Snappy): for the embedded broker, which shares the process and has
+	// no network to save.
+	Uncompressed bool
 }
 
 func (k Kafka) version() sarama.KafkaVersion {
@@ -100,6 +104,9 @@ func (k Kafka) Sarama(clientID string) *sarama.Config {
 	c.Producer.Idempotent = true
 	c.Net.MaxOpenRequests = 1
 	c.Producer.Compression = sarama.CompressionSnappy
+	if k.Uncompressed {
+		c.Producer.Compression = sarama.CompressionNone
+	}
 	c.Producer.Flush.Frequency = k.linger()
 	c.Producer.Flush.Bytes = 64 * 1024
 	c.Producer.Retry.Max = 5

@@ -75,7 +75,8 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 		log.Info("embedded broker started", zap.Strings("brokers", brokers))
 	}
 	kafka := stream.Kafka{Brokers: brokers, Version: cfg.Version(), Linger: cfg.Linger,
-		Partitions: cfg.Partitions, Replication: replication, InstanceID: cfg.InstanceID, Logger: log}
+		Partitions: cfg.Partitions, Replication: replication, InstanceID: cfg.InstanceID, Logger: log,
+		Uncompressed: r == roleDev && len(cfg.Brokers) == 0}
 	topics, err := stream.ParseTopics(hazelnut.TopicsYAML, kafka)
 	if err != nil {
 		return err

@@ -108,8 +108,7 @@ func (a *attributor) evaluate(key string, st *codecs.InstallState) []stream.Emis
 
 // judge applies the windows and fraud rules to every candidate.
 func (a *attributor) judge(st *codecs.InstallState, eff catalog.Effective) []*judged {
-	in := &st.Install
-	ids := extract(in)
+	in, ids := &st.Install, st.Identifiers
 	out := make([]*judged, 0, len(st.Candidates))
 	for i := range st.Candidates {
 		c := &st.Candidates[i]
@@ -202,7 +201,7 @@ func build(st *codecs.InstallState, winner *judged, eligible, all []*judged) cod
 	d := codecs.Decision{Kind: codecs.KindDecision, ProjectID: in.ProjectID, InstallID: in.InstallID,
 		Source: sourceOrganic, MatchType: matchOrganic, Tier: tierOrganic, Platform: in.Platform,
 		InstalledAt: in.ReceivedAt, RulesVersion: RulesVersion, RequestID: in.RequestID}
-	d.Devices = extract(in).Devices
+	d.Devices = st.Identifiers.Devices
 	if n := len(st.Priors); n > 0 {
 		d.Reinstall, d.PreviousInstallID = true, st.Priors[n-1].InstallID
 	}

@@ -10,19 +10,6 @@ import (
 	"github.com/hazelnut-mmp/hazelnut/codecs"
 )
 
-// identifiers are what an install can be matched by.
-type identifiers struct {
-	// Devices are the advertising and vendor ids (GAID, IDFA, IDFV).
-	Devices []string
-	// ClickID is the lr_ia_id the install referrer (or the SDK) carried.
-	ClickID string
-	IP      string
-	// ATTAuthorized is set when an iOS install says tracking is allowed.
-	ATTAuthorized bool
-	// InstallBegin is the Play install_begin time, when sent.
-	InstallBegin time.Time
-}
-
 // deviceData are the device_data fields attribution reads; the rest stays
 // in the install record.
 type deviceData struct {
@@ -39,12 +26,12 @@ type deviceData struct {
 // extract reads the identifiers of an install. device_data is an open
 // object whose fields SDKs send as strings or numbers; unreadable fields
 // are ignored (the gateway accepted the request).
-func extract(in *codecs.Install) identifiers {
+func extract(in *codecs.Install) codecs.Identifiers {
 	var dd deviceData
 	if len(in.DeviceData) > 0 {
 		_ = json.Unmarshal(in.DeviceData, &dd)
 	}
-	var id identifiers
+	var id codecs.Identifiers
 	seen := map[string]bool{}
 	for _, v := range []any{dd.GAID, dd.IDFA, dd.IDFV} {
 		s := strings.ToLower(strings.TrimSpace(text(v)))

@@ -44,7 +44,8 @@ func (a *attributor) install(ctx goka.Context, raw []byte) error {
 	}
 	st, _ := ctx.Value().(*codecs.InstallState)
 	if st == nil {
-		st = &codecs.InstallState{Install: *in, Absorbed: map[string]int64{}}
+		st = &codecs.InstallState{Install: *in, Identifiers: extract(in), Absorbed: map[string]int64{}}
+		st.Install.DeviceData, st.Install.Extra = nil, nil
 		stream.Once(ctx, stream.Offsets(st.Absorbed), func() []stream.Emission {
 			out := a.request(ctx.Key(), st, eff)
 			out = append(out, a.evaluate(ctx.Key(), st)...)
@@ -98,8 +99,7 @@ func appOpen(st *codecs.InstallState, in *codecs.Install, eff catalog.Effective)
 // and for the client address (unless IP matching is off for it), and a
 // direct claim for the lr_ia_id the install carried.
 func (a *attributor) request(key string, st *codecs.InstallState, eff catalog.Effective) []stream.Emission {
-	in := &st.Install
-	ids := extract(in)
+	in, ids := &st.Install, st.Identifiers
 	device, ip := longestWindows(eff.Windows)
 	var out []stream.Emission
 	for _, d := range ids.Devices {
