@@ -55,6 +55,18 @@ func (c ClickRef) Earlier(o ClickRef) bool {
 	return c.ClickID < o.ClickID
 }
 
+// CompareClicks orders click refs by (clicked_at, click id), for
+// slices.SortFunc and binary searches.
+func CompareClicks(a, b ClickRef) int {
+	switch {
+	case a.Earlier(b):
+		return -1
+	case b.Earlier(a):
+		return 1
+	}
+	return 0
+}
+
 // InstallRef names an install and its event time.
 type InstallRef struct {
 	InstallID   string    `json:"install_instance_id"`
@@ -68,6 +80,18 @@ func (i InstallRef) Before(o InstallRef) bool {
 		return i.InstalledAt.Before(o.InstalledAt)
 	}
 	return i.InstallID < o.InstallID
+}
+
+// CompareInstalls orders installs by (installed_at, install id), for
+// slices.SortFunc and binary searches.
+func CompareInstalls(a, b InstallRef) int {
+	switch {
+	case a.Before(b):
+		return -1
+	case b.Before(a):
+		return 1
+	}
+	return 0
 }
 
 // TouchpointUpdate is a recorded click as seen from one of its touchpoint

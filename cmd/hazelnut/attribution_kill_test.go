@@ -23,7 +23,9 @@ import (
 	"github.com/hazelnut-mmp/hazelnut/codecs"
 	"github.com/hazelnut-mmp/hazelnut/internal/config"
 	"github.com/hazelnut-mmp/hazelnut/internal/poll"
+	"github.com/hazelnut-mmp/hazelnut/internal/simulate"
 	"github.com/hazelnut-mmp/hazelnut/stream"
+	"github.com/hazelnut-mmp/hazelnut/stream/clock"
 )
 
 // Three `hazelnut processor` processes (every group, each with its own data
@@ -184,7 +186,7 @@ func TestAttributionKillKafka(t *testing.T) {
 				return false
 			}
 		}
-		return time.Since(last) > 3*time.Second && groupsCaughtUp(k, config.Groups)
+		return time.Since(last) > 3*time.Second && simulate.CaughtUp(k, config.Groups, string(clock.Ticks))
 	})
 	t.Logf("quiet after %s", time.Since(started).Round(time.Millisecond))
 
@@ -365,36 +367,4 @@ func (w *attributionsWatch) close() {
 		pc.AsyncClose()
 	}
 	_ = w.consumer.Close()
-}
-
-// groupsCaughtUp reports whether every group has committed every input
-// partition but the ticks up to its end.
-func groupsCaughtUp(k stream.Kafka, groups []string) bool {
-	client, err := sarama.NewClient(k.Brokers, k.Sarama(k.ClientID("attribution-kill-lag")))
-	if err != nil {
-		return false
-	}
-	defer client.Close()
-	admin, err := sarama.NewClusterAdminFromClient(client)
-	if err != nil {
-		return false
-	}
-	for _, g := range groups {
-		res, err := admin.ListConsumerGroupOffsets(g, nil)
-		if err != nil || len(res.Blocks) == 0 {
-			return false
-		}
-		for topic, parts := range res.Blocks {
-			if topic == "ticks" {
-				continue
-			}
-			for p, b := range parts {
-				end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-				if err != nil || (b.Offset < end && !(b.Offset == -1 && end == 0)) {
-					return false
-				}
-			}
-		}
-	}
-	return true
 }

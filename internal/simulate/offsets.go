@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/IBM/sarama"
 
@@ -89,4 +90,33 @@ func (o *Offsets) Committed(group, topic string) (int64, error) {
 		}
 	}
 	return sum, nil
+}
+
+// CaughtUp reports whether every group has committed every partition of
+// every topic it consumes up to its end, but the topics in skip (ticks,
+// which never stop). A group without any commit has not caught up.
+func CaughtUp(k stream.Kafka, groups []string, skip ...string) bool {
+	o, err := NewOffsets(k)
+	if err != nil {
+		return false
+	}
+	defer o.Close()
+	for _, g := range groups {
+		res, err := o.admin.ListConsumerGroupOffsets(g, nil)
+		if err != nil || len(res.Blocks) == 0 {
+			return false
+		}
+		for topic, parts := range res.Blocks {
+			if slices.Contains(skip, topic) {
+				continue
+			}
+			for p, b := range parts {
+				end, err := o.client.GetOffset(topic, p, sarama.OffsetNewest)
+				if err != nil || (b.Offset < end && !(b.Offset == -1 && end == 0)) {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }

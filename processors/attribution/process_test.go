@@ -52,7 +52,7 @@ func next(t *testing.T, q *tester.QueueTracker) (string, *codecs.Decision) {
 	if !ok {
 		t.Fatal("expected a decision, none emitted")
 	}
-	return k, must[codecs.Decision](t, v)
+	return k, gokatest.Decode[codecs.Decision](t, v)
 }
 
 func TestInstallWithoutIdentifiersIsOrganic(t *testing.T) {
@@ -82,7 +82,7 @@ func TestDeviceMatchClaimsThenDecides(t *testing.T) {
 	if !ok || k != "p1:aaaa-1111" {
 		t.Fatalf("match request %q %v", k, ok)
 	}
-	if req := must[codecs.MatchRequest](t, v); req.Window != 7*24*time.Hour || req.Oldest || req.Limit != deviceLimit {
+	if req := gokatest.Decode[codecs.MatchRequest](t, v); req.Window != 7*24*time.Hour || req.Oldest || req.Limit != deviceLimit {
 		t.Errorf("request %+v", req)
 	}
 	if _, _, ok := h.decisions.Next(); ok {
@@ -92,7 +92,7 @@ func TestDeviceMatchClaimsThenDecides(t *testing.T) {
 	h.tt.Consume(string(Replies), "p1:i1", reply(codecs.AttributionReply{Type: codecs.ReplyMatch, InstallID: "i1",
 		Key: "p1:aaaa-1111", Kind: codecs.TouchDevice, Candidates: []codecs.ClickRef{click}, At: t0}))
 	k, v, ok = h.claim.Next()
-	if !ok || k != "c1" || must[codecs.ClickClaim](t, v).Op != codecs.ClaimOp {
+	if !ok || k != "c1" || gokatest.Decode[codecs.ClickClaim](t, v).Op != codecs.ClaimOp {
 		t.Fatalf("claim %q %+v", k, v)
 	}
 	h.tt.Consume(string(Replies), "p1:i1", reply(codecs.AttributionReply{Type: codecs.ReplyClaim, InstallID: "i1",
@@ -192,16 +192,6 @@ func TestReferrerClickID(t *testing.T) {
 	}
 }
 
-// must decodes a record the tester delivers as raw bytes (codecs.Wire).
-func must[T any](t testing.TB, v any) *T {
-	t.Helper()
-	out, err := codecs.Decode[T](v.([]byte))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func matchReply(key, kind string, clicks ...codecs.ClickRef) []byte {
 	return reply(codecs.AttributionReply{Type: codecs.ReplyMatch, InstallID: "i1", Key: key, Kind: kind, Candidates: clicks, At: t0})
 }
@@ -222,7 +212,7 @@ func drainDecisions(t *testing.T, q *tester.QueueTracker) []*codecs.Decision {
 		if !ok {
 			return out
 		}
-		out = append(out, must[codecs.Decision](t, v))
+		out = append(out, gokatest.Decode[codecs.Decision](t, v))
 	}
 }
 
@@ -258,7 +248,7 @@ func TestDuplicateAndReorderedReplies(t *testing.T) {
 		if !ok {
 			break
 		}
-		if c := must[codecs.ClickClaim](t, v); c.Op == codecs.ReleaseOp {
+		if c := gokatest.Decode[codecs.ClickClaim](t, v); c.Op == codecs.ReleaseOp {
 			released = append(released, k)
 		}
 	}
@@ -334,7 +324,7 @@ func TestJobsAndRetractions(t *testing.T) {
 			if !ok {
 				return out
 			}
-			out = append(out, must[codecs.Job](t, v))
+			out = append(out, gokatest.Decode[codecs.Job](t, v))
 		}
 	}
 	pb := jobs(postbacks)

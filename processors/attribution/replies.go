@@ -169,13 +169,5 @@ func addPriors(st *codecs.InstallState, priors []codecs.InstallRef) {
 			st.Priors = append(st.Priors, p)
 		}
 	}
-	slices.SortFunc(st.Priors, func(x, y codecs.InstallRef) int {
-		if x.Before(y) {
-			return -1
-		}
-		if y.Before(x) {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(st.Priors, codecs.CompareInstalls)
 }

@@ -38,30 +38,12 @@ type harness struct {
 	seq     uint64
 }
 
-type quiet struct{}
-
-func (quiet) Print(...any)          {}
-func (quiet) Println(...any)        {}
-func (quiet) Printf(string, ...any) {}
-
 func start(t *testing.T) *harness {
 	t.Helper()
 	deps := processors.Deps{Sweep: clock.SweepConfig{Slices: 1}}.WithDefaults()
 	g := Define(deps)
 	tt := tester.New(t)
-	p, err := goka.NewProcessor(nil, g.Graph, goka.WithTester(tt), goka.WithLogger(quiet{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("processor stopped with error: %v", err)
-		}
-	})
+	p := gokatest.Run(t, tt, g.Graph)
 	return &harness{t: t, tt: tt, p: p, group: g, deps: deps,
 		touches: tt.NewQueueTracker(string(TouchpointUpdates)),
 		rec:     tt.NewQueueTracker(string(Recorded)),
@@ -149,7 +131,7 @@ func (h *harness) answers() []answer {
 	h.t.Helper()
 	var out []answer
 	for _, r := range drain(h.replies) {
-		rep := mustDecode[codecs.AttributionReply](h.t, r.Value)
+		rep := gokatest.Decode[codecs.AttributionReply](h.t, r.Value)
 		if rep.Type != codecs.ReplyClaim || r.Key != rep.ProjectID+":"+rep.InstallID {
 			h.t.Errorf("reply %s: %+v", r.Key, rep)
 		}
@@ -605,7 +587,7 @@ func TestHolderDoesNotDependOnOrder(t *testing.T) {
 
 func TestNewRunsTheGroup(t *testing.T) {
 	tt := gokatest.Start(t, func(brokers []string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
-		return New(processors.Deps{}, brokers, append(opts, goka.WithLogger(quiet{}))...)
+		return New(processors.Deps{}, brokers, append(opts, goka.WithLogger(gokatest.Quiet{}))...)
 	})
 	rec := tt.NewQueueTracker(string(Recorded))
 	tt.Consume(string(Clicks), "k1", encode(clickMsg("k1", "p1", at(0))))
@@ -614,22 +596,12 @@ func TestNewRunsTheGroup(t *testing.T) {
 	}
 }
 
-// mustDecode decodes a record the tester delivers as raw bytes (codecs.Wire).
-func mustDecode[T any](t testing.TB, v any) *T {
-	t.Helper()
-	out, err := codecs.Decode[T](v.([]byte))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // decodeKV decodes the raw values of records drained from a tracker.
 func decodeKV[T any](t testing.TB, in []kv) []kv {
 	t.Helper()
 	out := make([]kv, len(in))
 	for i, r := range in {
-		out[i] = kv{r.Key, mustDecode[T](t, r.Value)}
+		out[i] = kv{r.Key, gokatest.Decode[T](t, r.Value)}
 	}
 	return out
 }

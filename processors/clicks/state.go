@@ -63,15 +63,7 @@ func (st *State) add(c Claimant) {
 		}
 		st.Claims = slices.Delete(st.Claims, i, i+1)
 	}
-	i, _ := slices.BinarySearchFunc(st.Claims, c, func(a, b Claimant) int {
-		switch {
-		case a.Before(b.InstallRef):
-			return -1
-		case b.Before(a.InstallRef):
-			return 1
-		}
-		return 0
-	})
+	i, _ := slices.BinarySearchFunc(st.Claims, c, func(a, b Claimant) int { return codecs.CompareInstalls(a.InstallRef, b.InstallRef) })
 	st.Claims = slices.Insert(st.Claims, i, c)
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hazelnut-mmp/hazelnut"
 	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/internal/simulate"
 	"github.com/hazelnut-mmp/hazelnut/processors"
 	"github.com/hazelnut-mmp/hazelnut/processors/pipeline"
 	"github.com/hazelnut-mmp/hazelnut/stream"
@@ -249,12 +250,12 @@ func runReplay(t *testing.T, in replayInput, order []replayEvent) map[string]cod
 				return false
 			}
 		}
-		return time.Since(last) > time.Second && caughtUp(k, names)
+		return time.Since(last) > time.Second && simulate.CaughtUp(k, names, string(clock.Ticks))
 	}
 	if !waitFor(ctx, 75*time.Second, quiet) {
 		decided, unknown, _ := out.snapshot()
 		t.Errorf("not quiet: %d of %d installs decided, %d of %d phantom claims unknown, caught up %v",
-			len(decided), len(in.expected), len(unknown), len(in.phantoms), caughtUp(k, names))
+			len(decided), len(in.expected), len(unknown), len(in.phantoms), simulate.CaughtUp(k, names, string(clock.Ticks)))
 		return nil
 	}
 	t.Logf("ready and published after %s, quiet after %s", published.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
@@ -268,39 +269,6 @@ func waitFor(ctx context.Context, d time.Duration, cond func() bool) bool {
 			return false
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-	return true
-}
-
-// caughtUp reports whether every group has committed every partition of
-// its inputs (but the ticks, which never stop) up to the end.
-func caughtUp(k stream.Kafka, groups []string) bool {
-	cfg := k.Sarama(k.ClientID("replay-lag"))
-	client, err := sarama.NewClient(k.Brokers, cfg)
-	if err != nil {
-		return false
-	}
-	defer client.Close()
-	admin, err := sarama.NewClusterAdminFromClient(client)
-	if err != nil {
-		return false
-	}
-	for _, g := range groups {
-		res, err := admin.ListConsumerGroupOffsets(g, nil)
-		if err != nil || len(res.Blocks) == 0 {
-			return false
-		}
-		for topic, parts := range res.Blocks {
-			if topic == string(clock.Ticks) {
-				continue
-			}
-			for p, b := range parts {
-				end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-				if err != nil || (b.Offset < end && !(b.Offset == -1 && end == 0)) {
-					return false
-				}
-			}
-		}
 	}
 	return true
 }

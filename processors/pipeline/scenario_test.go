@@ -17,6 +17,7 @@ import (
 
 	"github.com/hazelnut-mmp/hazelnut/catalog/yamlcat"
 	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/internal/gokatest"
 	"github.com/hazelnut-mmp/hazelnut/processors"
 	"github.com/hazelnut-mmp/hazelnut/processors/attribution"
 	"github.com/hazelnut-mmp/hazelnut/processors/pipeline"
@@ -130,40 +131,17 @@ func startPipeline(t *testing.T) *harness {
 	}
 	h := &harness{t: t, tt: tester.New(t)}
 	deps := processors.Deps{Catalog: cat, Sweep: clock.SweepConfig{Slices: 1}}
-	ctx, cancel := context.WithCancel(context.Background())
-	var done []chan error
 	for _, name := range pipeline.Names() {
 		g, err := pipeline.Define(name, deps)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := goka.NewProcessor(nil, g.Graph, goka.WithTester(h.tt), goka.WithLogger(quiet{}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ch := make(chan error, 1)
-		go func() { ch <- p.Run(ctx) }()
-		done = append(done, ch)
-		h.groups, h.procs = append(h.groups, g), append(h.procs, p)
+		h.groups, h.procs = append(h.groups, g), append(h.procs, gokatest.Run(t, h.tt, g.Graph))
 		h.dlqs = append(h.dlqs, h.tt.NewQueueTracker(name+"-dlq"))
 	}
-	t.Cleanup(func() {
-		cancel()
-		for _, ch := range done {
-			if err := <-ch; err != nil {
-				t.Errorf("processor stopped with error: %v", err)
-			}
-		}
-	})
 	h.decisions = h.tt.NewQueueTracker(string(attribution.Attributions))
 	return h
 }
-
-type quiet struct{}
-
-func (quiet) Print(...any)          {}
-func (quiet) Println(...any)        {}
-func (quiet) Printf(string, ...any) {}
 
 func at(t *testing.T, offset string) time.Time {
 	t.Helper()
@@ -269,7 +247,7 @@ func runScenario(t *testing.T, sc scenario) {
 		if !ok {
 			break
 		}
-		d := mustDecode[codecs.Decision](t, v)
+		d := gokatest.Decode[codecs.Decision](t, v)
 		if d.Kind == codecs.KindAppOpen {
 			opens[d.InstallID] = append(opens[d.InstallID], d)
 			continue
@@ -363,14 +341,4 @@ func checkDecision(t *testing.T, id string, want expectDecision, d *codecs.Decis
 		sort.Strings(got)
 		t.Errorf("%s: %s\ncandidates: %+v", id, strings.Join(got, ", "), d.Candidates)
 	}
-}
-
-// mustDecode decodes a record the tester delivers as raw bytes (codecs.Wire).
-func mustDecode[T any](t testing.TB, v any) *T {
-	t.Helper()
-	out, err := codecs.Decode[T](v.([]byte))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

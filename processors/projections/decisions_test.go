@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -9,7 +8,6 @@ import (
 	"github.com/hazelnut-mmp/hazelnut/internal/gokatest"
 	"github.com/hazelnut-mmp/hazelnut/processors"
 	"github.com/hazelnut-mmp/hazelnut/processors/attribution"
-	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
 )
 
@@ -68,19 +66,7 @@ func TestBadDecisionsGoToDLQ(t *testing.T) {
 func TestAppOpensSkippedAndDevicesProjected(t *testing.T) {
 	tt := tester.New(t)
 	for _, g := range []processors.Group{Decisions(processors.Deps{}), DeviceInstalls(processors.Deps{})} {
-		p, err := goka.NewProcessor(nil, g.Graph, goka.WithTester(tt))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- p.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Error(err)
-			}
-		})
+		gokatest.Run(t, tt, g.Graph)
 	}
 	at := time.Date(2026, 6, 14, 10, 0, 0, 0, time.UTC)
 	send := func(d codecs.Decision) {

@@ -57,15 +57,8 @@ func projectDevice(ctx goka.Context, raw []byte) error {
 		cur.Installs = append(cur.Installs, *r)
 	}
 	slices.SortFunc(cur.Installs, func(x, y codecs.DeviceInstall) int {
-		a := codecs.InstallRef{InstallID: x.InstallID, InstalledAt: x.InstalledAt}
-		b := codecs.InstallRef{InstallID: y.InstallID, InstalledAt: y.InstalledAt}
-		switch {
-		case a.Before(b):
-			return -1
-		case b.Before(a):
-			return 1
-		}
-		return 0
+		return codecs.CompareInstalls(codecs.InstallRef{InstallID: x.InstallID, InstalledAt: x.InstalledAt},
+			codecs.InstallRef{InstallID: y.InstallID, InstalledAt: y.InstalledAt})
 	})
 	if over := len(cur.Installs) - codecs.MaxDeviceInstalls; over > 0 {
 		cur.Installs = slices.Delete(cur.Installs, 0, over)

@@ -10,6 +10,7 @@ import (
 	"github.com/lovoo/goka/tester"
 
 	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/internal/gokatest"
 	"github.com/hazelnut-mmp/hazelnut/processors"
 	"github.com/hazelnut-mmp/hazelnut/stream/clock"
 )
@@ -38,28 +39,10 @@ func start(t *testing.T) *harness {
 	t.Helper()
 	tt := tester.New(t)
 	g := Define(processors.Deps{Sweep: clock.SweepConfig{Slices: 1}})
-	p, err := goka.NewProcessor(nil, g.Graph, goka.WithTester(tt), goka.WithLogger(quiet{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("processor stopped with error: %v", err)
-		}
-	})
+	p := gokatest.Run(t, tt, g.Graph)
 	return &harness{t: t, tt: tt, p: p, g: g,
 		replies: tt.NewQueueTracker(string(Replies)), dlq: tt.NewQueueTracker(string(DLQ))}
 }
-
-type quiet struct{}
-
-func (quiet) Print(...any)          {}
-func (quiet) Println(...any)        {}
-func (quiet) Printf(string, ...any) {}
 
 func click(id string, t time.Time) codecs.ClickRef {
 	return codecs.ClickRef{ClickID: id, ProjectID: "p1", CampaignID: "c1", ClickedAt: t}
@@ -114,7 +97,7 @@ func (h *harness) drain() []*codecs.AttributionReply {
 		if !ok {
 			return out
 		}
-		r := mustDecode[codecs.AttributionReply](h.t, v)
+		r := gokatest.Decode[codecs.AttributionReply](h.t, v)
 		if want := r.ProjectID + ":" + r.InstallID; k != want {
 			h.t.Errorf("reply keyed %q, want %q", k, want)
 		}
@@ -157,16 +140,6 @@ func installIDs(rs []codecs.InstallRef) []string {
 	out := []string{}
 	for _, r := range rs {
 		out = append(out, r.InstallID)
-	}
-	return out
-}
-
-// mustDecode decodes a record the tester delivers as raw bytes (codecs.Wire).
-func mustDecode[T any](t testing.TB, v any) *T {
-	t.Helper()
-	out, err := codecs.Decode[T](v.([]byte))
-	if err != nil {
-		t.Fatal(err)
 	}
 	return out
 }

@@ -101,7 +101,7 @@ func TestViewsDoNotDependOnOrder(t *testing.T) {
 								inWindow = append(inWindow, c)
 							}
 						}
-						slices.SortFunc(inWindow, compareClicks)
+						slices.SortFunc(inWindow, codecs.CompareClicks)
 						var got []codecs.ClickRef
 						for _, c := range v.candidates {
 							if !win.covers(c.ClickedAt) {
@@ -109,7 +109,7 @@ func TestViewsDoNotDependOnOrder(t *testing.T) {
 							}
 							got = append(got, c)
 						}
-						slices.SortFunc(got, compareClicks)
+						slices.SortFunc(got, codecs.CompareClicks)
 						if want, got := ids(cut(inWindow, limit, oldest)), ids(cut(got, limit, oldest)); !slices.Equal(want, got) {
 							t.Errorf("seed %d: %s sees %v, want %v", seed, in.id, got, want)
 						}

@@ -110,7 +110,7 @@ func TestClickListIsBounded(t *testing.T) {
 			t.Errorf("newest %d: %s, want %s", i, nw, want)
 		}
 	}
-	if !slices.IsSortedFunc(st.Clicks, compareClicks) {
+	if !slices.IsSortedFunc(st.Clicks, codecs.CompareClicks) {
 		t.Error("clicks not sorted")
 	}
 

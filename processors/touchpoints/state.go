@@ -61,7 +61,7 @@ func (s *State) addClick(c codecs.ClickRef) bool {
 			return false
 		}
 	}
-	i, _ := slices.BinarySearchFunc(s.Clicks, c, compareClicks)
+	i, _ := slices.BinarySearchFunc(s.Clicks, c, codecs.CompareClicks)
 	s.Clicks = slices.Insert(s.Clicks, i, c)
 	if len(s.Clicks) > 2*K {
 		// Indexes 0..K-1 are the oldest K, K+1..2K the newest K.
@@ -87,22 +87,4 @@ func (s *State) addInstall(r Recorded) {
 	}
 }
 
-func compareClicks(a, b codecs.ClickRef) int {
-	switch {
-	case a.Earlier(b):
-		return -1
-	case b.Earlier(a):
-		return 1
-	}
-	return 0
-}
-
-func compareInstalls(a, b Recorded) int {
-	switch {
-	case a.Before(b.InstallRef):
-		return -1
-	case b.Before(a.InstallRef):
-		return 1
-	}
-	return 0
-}
+func compareInstalls(a, b Recorded) int { return codecs.CompareInstalls(a.InstallRef, b.InstallRef) }
