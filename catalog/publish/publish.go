@@ -322,10 +322,32 @@ func ReadVersions(ctx context.Context, kafka stream.Kafka) (map[string]int64, er
 // readTopic is ReadVersions plus the campaign each display entry names
 // (key → campaign id).
 func readTopic(ctx context.Context, kafka stream.Kafka) (map[string]int64, map[string]string, error) {
+	// A view can stop right after it reported running (a broker connection
+	// dropped while it caught up): its partitions then refuse to be read.
+	// That read is tried again with a new view; other errors are returned.
+	var errs []error
+	for attempt := 0; attempt < 3; attempt++ {
+		out, owners, retry, err := readTopicOnce(ctx, kafka)
+		if err == nil || !retry || ctx.Err() != nil {
+			return out, owners, err
+		}
+		errs = append(errs, err)
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
+		}
+	}
+	return nil, nil, errors.Join(errs...)
+}
+
+// readTopicOnce reads the topic through one view; retry reports that the
+// view stopped before it could be read.
+func readTopicOnce(ctx context.Context, kafka stream.Kafka) (_ map[string]int64, _ map[string]string, retry bool, _ error) {
 	view, err := goka.NewView(kafka.Brokers, goka.Table(Topic), new(codec.Bytes),
 		kafka.ViewOptions("catalog-writer", storage.MemoryBuilder(), 1)...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read catalog topic: %w", err)
+		return nil, nil, false, fmt.Errorf("read catalog topic: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -338,20 +360,20 @@ func readTopic(ctx context.Context, kafka stream.Kafka) (map[string]int64, map[s
 		if err == nil {
 			err = ctx.Err()
 		}
-		return nil, nil, fmt.Errorf("read catalog topic: %w", errors.Join(err, errors.New("stopped before it recovered")))
+		return nil, nil, true, fmt.Errorf("read catalog topic: %w", errors.Join(err, errors.New("stopped before it recovered")))
 	case <-ctx.Done():
-		return nil, nil, fmt.Errorf("read catalog topic: %w", ctx.Err())
+		return nil, nil, false, fmt.Errorf("read catalog topic: %w", ctx.Err())
 	}
 	it, err := view.Iterator()
 	if err != nil {
-		return nil, nil, fmt.Errorf("read catalog topic: %w", err)
+		return nil, nil, true, fmt.Errorf("read catalog topic: %w", err)
 	}
 	defer it.Release()
 	out, owners := map[string]int64{}, map[string]string{}
 	for it.Next() {
 		v, err := it.Value()
 		if err != nil {
-			return nil, nil, fmt.Errorf("read catalog topic: %s: %w", it.Key(), err)
+			return nil, nil, false, fmt.Errorf("read catalog topic: %s: %w", it.Key(), err)
 		}
 		b, _ := v.([]byte)
 		if b == nil {
@@ -371,7 +393,18 @@ func readTopic(ctx context.Context, kafka stream.Kafka) (map[string]int64, map[s
 			owners[it.Key()] = e.Display.CampaignID
 		}
 	}
-	return out, owners, it.Err()
+	if err := it.Err(); err != nil {
+		return nil, nil, false, fmt.Errorf("read catalog topic: %w", err)
+	}
+	// The view must still run: a partition that stopped while it was read
+	// may have been read only in part.
+	select {
+	case err := <-done:
+		done <- err
+		return nil, nil, true, fmt.Errorf("read catalog topic: the view stopped while it was read: %v", err)
+	default:
+	}
+	return out, owners, false, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
