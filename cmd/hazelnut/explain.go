@@ -23,7 +23,7 @@ import (
 func explainCommand(lookup func(string) (string, bool)) *cobra.Command {
 	var project string
 	var asJSON bool
-	cmd := kafkaCommand("explain INSTALL_ID", "Show how an install was attributed and why",
+	cmd := kafkaCommand("explain [--project P] INSTALL_ID | PROJECT:INSTALL_ID", "Show how an install was attributed and why",
 		`Reads the install's entry of the attribution table (topic attribution-table,
 the partition goka's hasher gives the key project:INSTALL_ID) and prints its
 current decision: source, match type, tier, confidence, campaign, winning
@@ -31,15 +31,21 @@ click, contributors, the rules version, the version it corrects, and every
 candidate click considered with the reason it did not win. --json prints the
 stored entry as is. Exits 1 when the install is not in the table.`,
 		lookup, func(ctx context.Context, kafka stream.Kafka, _ stream.Topics, args []string, stdout, _ io.Writer) error {
+			install := args[0]
 			if project == "" {
-				return configError{fmt.Errorf("--project: required")}
+				// PROJECT:INSTALL_ID, the table's key, names both.
+				p, i, ok := strings.Cut(install, ":")
+				if !ok || p == "" || i == "" {
+					return configError{fmt.Errorf("--project: required unless the install is given as PROJECT:INSTALL_ID")}
+				}
+				project, install = p, i
 			}
-			raw, err := readTableKey(ctx, kafka, string(attribution.Table), attribution.Key(project, args[0]))
+			raw, err := readTableKey(ctx, kafka, string(attribution.Table), attribution.Key(project, install))
 			if err != nil {
 				return err
 			}
 			if raw == nil {
-				return fmt.Errorf("install %s of project %s is not in the attribution table", args[0], project)
+				return fmt.Errorf("install %s of project %s is not in the attribution table", install, project)
 			}
 			if asJSON {
 				_, err := fmt.Fprintln(stdout, string(raw))
@@ -52,7 +58,7 @@ stored entry as is. Exits 1 when the install is not in the table.`,
 			return writeExplanation(stdout, st)
 		})
 	cmd.Args = cobra.ExactArgs(1)
-	cmd.Flags().StringVar(&project, "project", "", "the install's project id (required)")
+	cmd.Flags().StringVar(&project, "project", "", "the install's project id (or give the install as PROJECT:INSTALL_ID)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the table entry as JSON")
 	return cmd
 }

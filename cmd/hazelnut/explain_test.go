@@ -67,6 +67,12 @@ func TestExplainPrintsTheDecision(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+	if code, again, _ := runCLI(t, env, "explain", "demo:i1"); code != 0 || again != out {
+		t.Errorf("explain demo:i1: exit %d, output differs:\n%s", code, again)
+	}
+	if code, _, errOut := runCLI(t, env, "explain", "i1"); code != exitConfig || !strings.Contains(errOut, "--project") {
+		t.Errorf("no project: exit %d, %s", code, errOut)
+	}
 	if code, _, errOut := runCLI(t, env, "explain", "--project", "demo", "nobody"); code == 0 || !strings.Contains(errOut, "not in the attribution table") {
 		t.Errorf("unknown install: exit %d, %s", code, errOut)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -241,7 +242,7 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 		if grpcLn != nil {
 			g.Go(func() error { return serveGRPC(gctx, grpcLn, notReady) })
 		}
-		printWelcome(out, r, cfg.HTTPAddr, cfg.AdminAddr, welcome)
+		printWelcome(out, r, cfg.HTTPAddr, cfg.AdminAddr, brokers, welcome)
 	}
 
 	g.Go(func() error {
@@ -396,7 +397,7 @@ func randomSecret() string {
 	return hex.EncodeToString(b[:])
 }
 
-func printWelcome(out io.Writer, r role, httpAddr, adminAddr string, p catalog.Project) {
+func printWelcome(out io.Writer, r role, httpAddr, adminAddr string, brokers []string, p catalog.Project) {
 	if r != roleDev {
 		return
 	}
@@ -411,6 +412,9 @@ Try it:
   curl -sS -X POST %[1]s/api/client/init -H 'Content-Type: application/json' -d '{"token":"%[3]s","platform":"ANDROID","install_instance_id":"demo-install-1","source":"GENERAL","device_data":{"device_name":"Pixel 8"}}'
   curl -sS -X POST %[1]s/api/client/attribution-data -H 'Content-Type: application/json' -d '{"token":"%[3]s","platform":"ANDROID","install_instance_id":"demo-install-1"}'
 `, base, p.ID, p.Token, p.ServerKey)
+	if len(brokers) > 0 {
+		fmt.Fprintf(out, "  hazelnut explain --brokers %s --project %s demo-install-1\n", strings.Join(brokers, ","), p.ID)
+	}
 	if adminAddr != "" {
 		fmt.Fprintf(out, "  curl -sS http://%s/metrics | head\n", adminAddr)
 	}
