@@ -226,6 +226,9 @@ type InstallState struct {
 	Identifiers Identifiers `json:"identifiers,omitzero"`
 	// Decision is the current decision; Version 0 until the first.
 	Decision Decision `json:"decision"`
+	// Retracted is the summary of the version the current decision
+	// replaced, so its retraction jobs can be sent again after a crash.
+	Retracted *Decision `json:"retracted,omitempty"`
 	// Explanation is the candidate list of the latest evaluation when it
 	// differs from the current decision's but its outcome did not change
 	// (a new candidate that lost): the decision as sent is left as it was.

@@ -99,11 +99,14 @@ func (a *attributor) evaluate(key string, st *codecs.InstallState) []stream.Emis
 	st.Explanation = nil
 	d.Version = prev.Version + 1
 	d.ID = DecisionID(in.ProjectID, in.InstallID, d.Version)
+	st.Retracted = nil
 	if prev.Version > 0 {
 		d.Retracts = prev.Ref()
+		sum := prev.Summary()
+		st.Retracted = &sum
 	}
 	st.Decision = d
-	return append(out, decisionOutputs(key, d, &prev)...)
+	return append(out, decisionOutputs(key, d, st.Retracted)...)
 }
 
 // judge applies the windows and fraud rules to every candidate.

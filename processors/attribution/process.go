@@ -187,7 +187,7 @@ func (a *attributor) resend(key string, st *codecs.InstallState) []stream.Emissi
 		}
 	}
 	if st.Decision.Version > 0 {
-		out = append(out, decisionOutputs(key, st.Decision, nil)...)
+		out = append(out, decisionOutputs(key, st.Decision, st.Retracted)...)
 	}
 	return out
 }

@@ -376,3 +376,37 @@ func TestLosingLateClickKeepsTheSentVersion(t *testing.T) {
 		t.Errorf("re-sent decision differs (-first +again):\n%s", diff)
 	}
 }
+
+// A correction re-sent after a crash withdraws the previous version again
+// with the same jobs.
+func TestRedeliveredCorrectionResendsItsRetractions(t *testing.T) {
+	tt := gokatest.Start(t, func(brokers []string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
+		return New(processors.Deps{Catalog: oneCampaign{}}, brokers, opts...)
+	})
+	postbacks := tt.NewQueueTracker(string(Postbacks))
+	click := codecs.ClickRef{ClickID: "c1", ProjectID: "p1", CampaignID: "meta-1", ClickedAt: t0.Add(-time.Hour)}
+	tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0, `{"gaid":"g1"}`))
+	tt.Consume(string(Replies), "p1:i1", matchReply("p1:g1", codecs.TouchDevice, click))
+	tt.Consume(string(Replies), "p1:i1", claimReply(click, codecs.ClaimGranted, ""))
+	tt.Consume(string(Replies), "p1:i1", claimReply(click, codecs.ClaimRevoked, "i0"))
+	var first []*codecs.Job
+	for {
+		_, v, ok := postbacks.Next()
+		if !ok {
+			break
+		}
+		first = append(first, gokatest.Decode[codecs.Job](t, v))
+	}
+	st := tt.TableValue(Table, "p1:i1").(*codecs.InstallState)
+	st.Absorbed[string(Replies)] = 1 << 40
+	tt.SetTableValue(Table, "p1:i1", st)
+	tt.Consume(string(Replies), "p1:i1", claimReply(click, codecs.ClaimRevoked, "i0"))
+	_, v, ok := postbacks.Next()
+	if !ok || len(first) != 2 {
+		t.Fatalf("postbacks: first %d, again %v", len(first), ok)
+	}
+	again := gokatest.Decode[codecs.Job](t, v)
+	if diff := cmp.Diff(first[1], again); diff != "" || !again.Retraction {
+		t.Errorf("re-sent retraction differs (-first +again):\n%s", diff)
+	}
+}
