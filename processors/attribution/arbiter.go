@@ -288,6 +288,7 @@ func network(c *codecs.Campaign) string {
 // version is made only when they do not.
 func sameOutcome(a, b codecs.Decision) bool {
 	return a.Source == b.Source && a.MatchType == b.MatchType && a.Tier == b.Tier && a.ClickID == b.ClickID &&
+		a.InstalledAt.Equal(b.InstalledAt) && a.RequestID == b.RequestID &&
 		campaignID(a.Campaign) == campaignID(b.Campaign) && a.Reinstall == b.Reinstall &&
 		a.PreviousInstallID == b.PreviousInstallID && slices.Equal(a.Contributors, b.Contributors)
 }

@@ -62,6 +62,9 @@ func (a *attributor) install(ctx goka.Context, raw []byte) error {
 			ctx.SetValue(st) // the same request published twice
 			return nil
 		}
+		if firstOf(in, &st.Install) {
+			return a.earlierInit(ctx, st, in, eff)
+		}
 		st.Opens++
 		if in.ReceivedAt.After(st.LastOpenAt) {
 			st.LastOpenAt = in.ReceivedAt
@@ -76,6 +79,34 @@ func (a *attributor) install(ctx goka.Context, raw []byte) error {
 		return out
 	})
 	return nil
+}
+
+// firstOf reports whether init a comes before b: "first" is the lowest
+// (received_at, request id).
+func firstOf(a, b *codecs.Install) bool {
+	if !a.ReceivedAt.Equal(b.ReceivedAt) {
+		return a.ReceivedAt.Before(b.ReceivedAt)
+	}
+	return a.RequestID < b.RequestID
+}
+
+// earlierInit handles an init that comes before the one taken for the
+// install (two gateways, one of them late to publish): it becomes the
+// install, the click side is asked again as of its time (touchpoints
+// replace the install's record, the clicks group keeps a claimant's
+// earliest time), and the one taken before is an app open.
+func (a *attributor) earlierInit(ctx goka.Context, st *codecs.InstallState, in *codecs.Install, eff catalog.Effective) []stream.Emission {
+	later := st.Install
+	st.Install, st.Identifiers = *in, extract(in)
+	st.Install.DeviceData, st.Install.Extra = nil, nil
+	st.Opens++
+	if later.ReceivedAt.After(st.LastOpenAt) {
+		st.LastOpenAt = later.ReceivedAt
+	}
+	out := a.request(ctx.Key(), st, eff)
+	out = append(out, a.evaluate(ctx.Key(), st)...)
+	ctx.SetValue(st)
+	return append(out, stream.Emission{Topic: Attributions, Key: ctx.Key(), Value: appOpen(st, &later, eff)})
 }
 
 // appOpen is the attributions record of a later init: credited to the
@@ -112,12 +143,16 @@ func (a *attributor) request(key string, st *codecs.InstallState, eff catalog.Ef
 	}
 	if ids.IP != "" && eff.IPMatching.Allowed(catalog.Platform(strings.ToUpper(in.Platform)), ids.ATTAuthorized) {
 		k := codecs.IPKey(in.ProjectID, ids.IP)
-		st.Waiting = append(st.Waiting, waitMatch(codecs.TouchIP, k))
+		if !slices.Contains(st.Waiting, waitMatch(codecs.TouchIP, k)) {
+			st.Waiting = append(st.Waiting, waitMatch(codecs.TouchIP, k))
+		}
 		out = append(out, a.match(st, k, codecs.TouchIP, ip, ipLimit, true, floodWindow(eff)))
 	}
 	if ids.ClickID != "" {
 		st.Direct = ids.ClickID
-		st.Waiting = append(st.Waiting, waitClaim(ids.ClickID))
+		if !slices.Contains(st.Waiting, waitClaim(ids.ClickID)) {
+			st.Waiting = append(st.Waiting, waitClaim(ids.ClickID))
+		}
 		out = append(out, claim(st, codecs.ClaimOp, ids.ClickID))
 	}
 	return out

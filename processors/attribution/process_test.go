@@ -410,3 +410,39 @@ func TestRedeliveredCorrectionResendsItsRetractions(t *testing.T) {
 		t.Errorf("re-sent retraction differs (-first +again):\n%s", diff)
 	}
 }
+
+// An init that comes before the one taken for the install, published late,
+// becomes the install: the click side is asked again as of its time, the
+// decision is restated with it, and the other init is an app open.
+func TestEarlierInitPublishedLateBecomesTheInstall(t *testing.T) {
+	h := start(t)
+	h.tt.Consume(string(Installs), "p1:i1", install("i1", "r2", t0.Add(time.Hour), `{"gaid":"g1"}`))
+	h.tt.Consume(string(Replies), "p1:i1", matchReply("p1:g1", codecs.TouchDevice))
+	first := drainDecisions(t, h.decisions)
+	for {
+		if _, _, ok := h.matches.Next(); !ok {
+			break
+		}
+	}
+	h.tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0, `{"gaid":"g1"}`))
+	_, v, ok := h.matches.Next()
+	if !ok || !gokatest.Decode[codecs.MatchRequest](t, v).InstalledAt.Equal(t0) {
+		t.Fatalf("no match request as of the earlier init")
+	}
+	h.tt.Consume(string(Replies), "p1:i1", matchReply("p1:g1", codecs.TouchDevice))
+	ds := drainDecisions(t, h.decisions)
+	if len(first) != 1 || len(ds) != 2 {
+		t.Fatalf("first %d, then %d records", len(first), len(ds))
+	}
+	open, v2 := ds[0], ds[1]
+	if open.Kind != codecs.KindAppOpen || open.OpenRequestID != "r2" {
+		t.Errorf("app open %+v", open)
+	}
+	if v2.Version != 2 || v2.RequestID != "r1" || !v2.InstalledAt.Equal(t0) || v2.Retracts == nil {
+		t.Errorf("restated decision %+v", v2)
+	}
+	st := h.tt.TableValue(Table, "p1:i1").(*codecs.InstallState)
+	if st.Install.RequestID != "r1" || st.Opens != 1 || len(st.Waiting) != 0 {
+		t.Errorf("state: install %s, opens %d, waiting %v", st.Install.RequestID, st.Opens, st.Waiting)
+	}
+}
