@@ -60,19 +60,28 @@ func Guard(g goka.Group, h Handler) goka.ProcessCallback {
 // trace whose W3C context the record carries in its headers (the gateway
 // puts the request's there). Spans go to the global tracer provider.
 func startSpan(g goka.Group, ctx goka.Context) trace.Span {
-	carrier := propagation.MapCarrier{}
-	for k, v := range ctx.Headers() {
-		if k == "traceparent" || k == "tracestate" {
-			carrier[k] = string(v)
+	parent := context.Background()
+	if headers := ctx.Headers(); len(headers) > 0 {
+		carrier := propagation.MapCarrier{}
+		for k, v := range headers {
+			if k == "traceparent" || k == "tracestate" {
+				carrier[k] = string(v)
+			}
+		}
+		if len(carrier) > 0 {
+			parent = propagation.TraceContext{}.Extract(parent, carrier)
 		}
 	}
-	parent := propagation.TraceContext{}.Extract(context.Background(), carrier)
-	_, span := otel.Tracer("hazelnut/stream").Start(parent, "process "+string(ctx.Topic()),
-		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+	_, span := otel.Tracer("hazelnut/stream").Start(parent, "process "+string(ctx.Topic()), trace.WithSpanKind(trace.SpanKindConsumer))
+	// Attributes cost allocations on every record; only a span that is
+	// recorded gets them.
+	if span.IsRecording() {
+		span.SetAttributes(
 			attribute.String("messaging.consumer.group.name", string(g)),
 			attribute.String("messaging.destination.name", string(ctx.Topic())),
 			attribute.Int("messaging.destination.partition.id", int(ctx.Partition())),
-			attribute.Int64("messaging.kafka.offset", ctx.Offset())))
+			attribute.Int64("messaging.kafka.offset", ctx.Offset()))
+	}
 	return span
 }
 

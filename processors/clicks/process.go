@@ -169,9 +169,28 @@ func clickRef(c *codecs.Click) codecs.ClickRef {
 		CampaignID: c.CampaignID,
 		Source:     c.Source,
 		Platform:   c.OS,
-		Params:     c.Params,
+		Params:     refParams(c.Params),
 		ClickedAt:  c.ReceivedAt,
 	}
+}
+
+// refParams are the click parameters a reference carries: the ad
+// networks' click ids (gclid, ttclid, …), which network strategies read.
+// Device ids are the touchpoint keys already and UTM parameters travel on
+// clicks-recorded; leaving them out keeps the touchpoint and claim state,
+// which holds up to a hundred references per key, small.
+func refParams(p map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range p {
+		if v == "" || strings.HasPrefix(k, "utm_") || slices.Contains(deviceParams, k) {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string, len(p))
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // reply is the claim answer status to claimant cl.

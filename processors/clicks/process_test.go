@@ -182,15 +182,18 @@ func TestNewClickSendsTouchpointsAndRecord(t *testing.T) {
 	c := clickMsg("k1", "p1", at(0))
 	c.ClientIP = "203.0.113.9"
 	c.Params = map[string]string{
-		"gaid":  "38400000-8CF0-11BD-B23E-10B96E40000D",
-		"idfa":  "00000000-0000-0000-0000-000000000000",
-		"idfv":  "",
-		"gclid": "g-1",
+		"gaid":       "38400000-8CF0-11BD-B23E-10B96E40000D",
+		"idfa":       "00000000-0000-0000-0000-000000000000",
+		"idfv":       "",
+		"gclid":      "g-1",
+		"utm_source": "meta",
 	}
 	h.click(c)
 
+	// The reference keeps the click ids only: device ids are its keys,
+	// UTMs travel on clicks-recorded.
 	ref := codecs.ClickRef{ClickID: "k1", ProjectID: "p1", CampaignID: "c1", Source: "link", Platform: "Android",
-		Params: c.Params, ClickedAt: at(0)}
+		Params: map[string]string{"gclid": "g-1"}, ClickedAt: at(0)}
 	dev := "p1:38400000-8cf0-11bd-b23e-10b96e40000d"
 	want := []kv{
 		{dev, &codecs.TouchpointUpdate{Key: dev, Kind: codecs.TouchDevice, Click: ref}},
