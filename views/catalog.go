@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
 
 	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/codecs"
@@ -19,32 +21,64 @@ const CatalogTopic = "catalog"
 // Catalog reads the `catalog` topic (written by catalog/publish) with
 // lookups as of a time: every entry carries its dated history, so a
 // setting in force at a past time (back to the replay horizon) is found
-// even after compaction. Entries are decoded per call. Safe for concurrent
-// use; lookups return stream.ErrNotReady while the view recovers.
+// even after compaction. The gateway and the processor groups look the
+// catalog up with every request and every install, so what a lookup
+// derives from an entry (the decoded entry, settings, spec histories, a
+// project with its keys opened) is kept and reused while the view holds
+// the same bytes for the key. Safe for concurrent use; lookups return
+// stream.ErrNotReady while the view recovers.
 type Catalog struct {
 	// Sealer opens the sealed SDK signing secrets and web collector keys
 	// of project entries; nil leaves them closed, so requests that need a
 	// key are refused.
 	Sealer *catalog.Sealer
 	holder stream.ViewHolder
+
+	once  sync.Once
+	cache *decodedCache
 }
 
 // Component supervises the view behind c; opts are normally
 // kafka.ViewOptions("catalog", tables, replication).
 func (c *Catalog) Component(brokers []string, opts ...goka.ViewOption) stream.Component {
 	return stream.ViewComponent("view-catalog", &c.holder, func() (*goka.View, error) {
-		return goka.NewView(brokers, goka.Table(CatalogTopic), new(codecs.JSON[codecs.CatalogEntry]), opts...)
+		return goka.NewView(brokers, goka.Table(CatalogTopic), new(codec.Bytes), opts...)
 	})
+}
+
+// lookup derives form from key's current value (nil when the key is
+// absent or tombstoned; derive then gets nil).
+func (c *Catalog) lookup(key, form string, derive func(e *codecs.CatalogEntry) (any, error)) (any, error) {
+	v, err := c.holder.Get(key)
+	if err != nil {
+		return nil, fmt.Errorf("catalog view: %s: %w", key, err)
+	}
+	raw, _ := v.([]byte)
+	if raw == nil {
+		return derive(nil)
+	}
+	c.once.Do(func() { c.cache = newDecodedCache() })
+	e, err := c.cache.get(key, raw, formEntry, func() (any, error) {
+		e, err := codecs.Decode[codecs.CatalogEntry](raw)
+		if err != nil {
+			return nil, fmt.Errorf("catalog view: %s: %w", key, err)
+		}
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if form == formEntry {
+		return e, nil
+	}
+	return c.cache.get(key, raw, form, func() (any, error) { return derive(e.(*codecs.CatalogEntry)) })
 }
 
 // entry reads one key; nil when absent or tombstoned.
 func (c *Catalog) entry(kind, id string) (*codecs.CatalogEntry, error) {
-	v, err := c.holder.Get(kind + ":" + id)
-	if err != nil {
-		return nil, fmt.Errorf("catalog view: %s:%s: %w", kind, id, err)
-	}
+	v, err := c.lookup(kind+":"+id, formEntry, func(*codecs.CatalogEntry) (any, error) { return nil, nil })
 	e, _ := v.(*codecs.CatalogEntry)
-	return e, nil
+	return e, err
 }
 
 // Ready reports whether the view has recovered the topic and serves.
@@ -88,11 +122,25 @@ func (c *Catalog) projectBySecret(kind, secret string) (catalog.Project, bool, e
 	if err != nil || e == nil || e.Secret == nil {
 		return catalog.Project{}, false, err
 	}
-	p, err := c.entry(codecs.CatalogKindProject, e.Secret.ProjectID)
-	if err != nil || p == nil || p.Project == nil {
-		return catalog.Project{}, false, err
+	return c.project(e.Secret.ProjectID)
+}
+
+// project is a project entry with its signing and web collector keys
+// opened; false when the catalog has no such project. Projects opened
+// without a catalog key are kept apart from opened ones.
+func (c *Catalog) project(id string) (catalog.Project, bool, error) {
+	form := formProject
+	if c.Sealer == nil {
+		form = formProjectClosed
 	}
-	return catalog.Project{ID: p.Project.ID, Name: p.Project.Name, Signing: c.signing(p.Project), WebKeys: c.webKeys(p.Project)}, true, nil
+	v, err := c.lookup(codecs.CatalogKindProject+":"+id, form, func(e *codecs.CatalogEntry) (any, error) {
+		if e == nil || e.Project == nil {
+			return nil, nil
+		}
+		return catalog.Project{ID: e.Project.ID, Name: e.Project.Name, Signing: c.signing(e.Project), WebKeys: c.webKeys(e.Project)}, nil
+	})
+	p, ok := v.(catalog.Project)
+	return p, ok, err
 }
 
 // ProjectByWebKey returns the project holding the web collector key kid.
@@ -112,13 +160,13 @@ func (c *Catalog) LookupWebKey(kid string) (catalog.Project, bool, error) {
 	if err != nil || e == nil || e.Secret == nil {
 		return catalog.Project{}, false, err
 	}
-	p, err := c.entry(codecs.CatalogKindProject, e.Secret.ProjectID)
-	if err != nil || p == nil || p.Project == nil {
+	p, ok, err := c.project(e.Secret.ProjectID)
+	if !ok {
 		return catalog.Project{}, false, err
 	}
-	for _, k := range p.Project.WebKeys {
+	for _, k := range p.WebKeys {
 		if k.KeyID == kid {
-			return catalog.Project{ID: p.Project.ID, Name: p.Project.Name, Signing: c.signing(p.Project), WebKeys: c.webKeys(p.Project)}, true, nil
+			return p, true, nil
 		}
 	}
 	return catalog.Project{}, false, nil
@@ -161,17 +209,20 @@ func (c *Catalog) signing(p *codecs.CatalogProject) map[catalog.Platform]catalog
 
 // ProjectSettings returns a project's dated settings.
 func (c *Catalog) ProjectSettings(projectID string) (catalog.Settings, bool, error) {
-	e, err := c.entry(codecs.CatalogKindProject, projectID)
-	if err != nil || e == nil || e.Project == nil {
-		return catalog.Settings{}, false, err
-	}
-	var s catalog.Settings
-	if len(e.Project.Settings) > 0 {
-		if err := json.Unmarshal(e.Project.Settings, &s); err != nil {
-			return catalog.Settings{}, false, fmt.Errorf("catalog view: project %s settings: %w", projectID, err)
+	v, err := c.lookup(codecs.CatalogKindProject+":"+projectID, formSpec, func(e *codecs.CatalogEntry) (any, error) {
+		if e == nil || e.Project == nil {
+			return nil, nil
 		}
-	}
-	return s, true, nil
+		var s catalog.Settings
+		if len(e.Project.Settings) > 0 {
+			if err := json.Unmarshal(e.Project.Settings, &s); err != nil {
+				return nil, fmt.Errorf("catalog view: project %s settings: %w", projectID, err)
+			}
+		}
+		return s, nil
+	})
+	s, ok := v.(catalog.Settings)
+	return s, ok, err
 }
 
 // ProjectSettingsAt returns the settings of a project in force at t
@@ -199,14 +250,23 @@ func (c *Catalog) CampaignAt(id string, t time.Time) (projectID string, spec cat
 // CampaignHistory returns the campaign's project and its whole spec
 // history (back to the replay horizon); false for an unknown campaign.
 func (c *Catalog) CampaignHistory(id string) (projectID string, h catalog.History[catalog.CampaignSpec], ok bool, err error) {
-	e, err := c.entry(codecs.CatalogKindCampaign, id)
-	if err != nil || e == nil || e.Campaign == nil {
-		return "", h, false, err
-	}
-	if err := json.Unmarshal(e.Campaign.Spec, &h); err != nil {
-		return "", catalog.History[catalog.CampaignSpec]{}, false, fmt.Errorf("catalog view: campaign %s spec: %w", id, err)
-	}
-	return e.Campaign.ProjectID, h, true, nil
+	v, err := c.lookup(codecs.CatalogKindCampaign+":"+id, formSpec, func(e *codecs.CatalogEntry) (any, error) {
+		if e == nil || e.Campaign == nil {
+			return nil, nil
+		}
+		var h catalog.History[catalog.CampaignSpec]
+		if err := json.Unmarshal(e.Campaign.Spec, &h); err != nil {
+			return nil, fmt.Errorf("catalog view: campaign %s spec: %w", id, err)
+		}
+		return campaignHistory{project: e.Campaign.ProjectID, h: h}, nil
+	})
+	ch, ok := v.(campaignHistory)
+	return ch.project, ch.h, ok, err
+}
+
+type campaignHistory struct {
+	project string
+	h       catalog.History[catalog.CampaignSpec]
 }
 
 // CampaignByDisplayIDAt returns the campaign a click link's display id
@@ -232,13 +292,19 @@ func (c *Catalog) CampaignByDisplayIDAt(displayID string, t time.Time) (id, proj
 // DomainAt returns what a branded host serves at t; false for an unknown
 // host or a time outside its spec.
 func (c *Catalog) DomainAt(host string, t time.Time) (catalog.DomainSpec, bool, error) {
-	e, err := c.entry(codecs.CatalogKindDomain, host)
-	if err != nil || e == nil || e.Domain == nil {
+	v, err := c.lookup(codecs.CatalogKindDomain+":"+host, formSpec, func(e *codecs.CatalogEntry) (any, error) {
+		if e == nil || e.Domain == nil {
+			return nil, nil
+		}
+		var h catalog.History[catalog.DomainSpec]
+		if err := json.Unmarshal(e.Domain.Spec, &h); err != nil {
+			return nil, fmt.Errorf("catalog view: domain %s spec: %w", host, err)
+		}
+		return h, nil
+	})
+	h, ok := v.(catalog.History[catalog.DomainSpec])
+	if !ok {
 		return catalog.DomainSpec{}, false, err
-	}
-	var h catalog.History[catalog.DomainSpec]
-	if err := json.Unmarshal(e.Domain.Spec, &h); err != nil {
-		return catalog.DomainSpec{}, false, fmt.Errorf("catalog view: domain %s spec: %w", host, err)
 	}
 	spec, ok := h.At(t)
 	return spec, ok, nil

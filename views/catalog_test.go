@@ -182,3 +182,34 @@ func runCatalogView(t *testing.T, kafka stream.Kafka, c *Catalog, name string) {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 }
+
+// Lookups are served from decoded forms, which the view's update
+// callback evicts: a new value of a key, and its tombstone, are seen.
+func TestCatalogSeesUpdatesThroughItsCache(t *testing.T) {
+	kafka, producer := catalogTopic(t)
+	send := func(key string, value sarama.Encoder) {
+		t.Helper()
+		if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: CatalogTopic, Key: sarama.StringEncoder(key), Value: value}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	campaign := func(name string) sarama.Encoder {
+		return sarama.StringEncoder(`{"kind":"campaign","id":"c","version":1,"published_at":"2026-01-01T00:00:00Z","campaign":{"id":"c","project_id":"p","spec":[{"from":"2026-01-01T00:00:00Z","value":{"name":"` + name + `"}}]}}`)
+	}
+	token := catalog.HashSecret("a-token")
+	send("campaign:c", campaign("first"))
+	send("project:p", sarama.StringEncoder(`{"kind":"project","id":"p","version":1,"published_at":"2026-01-01T00:00:00Z","project":{"id":"p","name":"P"}}`))
+	send("token:"+token, sarama.StringEncoder(`{"kind":"token","id":"`+token+`","version":1,"published_at":"2026-01-01T00:00:00Z","secret":{"project_id":"p","kind":"token"}}`))
+
+	var c Catalog
+	runCatalogView(t, kafka, &c, "catalog-cache-test")
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	name := func() string { _, spec, _, _ := c.CampaignAt("c", at); return spec.Name }
+	poll.Until(t, 30*time.Second, "the first spec", func() bool { return name() == "first" })
+	poll.Until(t, 30*time.Second, "the token", func() bool { _, ok := c.ProjectByToken("a-token"); return ok })
+
+	send("campaign:c", campaign("second"))
+	send("token:"+token, nil)
+	poll.Until(t, 30*time.Second, "the second spec", func() bool { return name() == "second" })
+	poll.Until(t, 30*time.Second, "the token's tombstone", func() bool { _, ok := c.ProjectByToken("a-token"); return !ok })
+}
