@@ -160,6 +160,10 @@ func TestAttributionKillKafka(t *testing.T) {
 	const batch = 10
 	killAt, restartAt := len(rest)/3, len(rest)/3+5*batch
 	killed := false
+	// The input flows at a batch per 20 ms while the instance dies and
+	// comes back.
+	pace := time.NewTicker(20 * time.Millisecond)
+	defer pace.Stop()
 	for i := 0; i < len(rest); i += batch {
 		if i >= killAt && !killed {
 			poll.Until(t, 30*time.Second, "decisions before the kill", func() bool { return out.count() > 0 })
@@ -173,7 +177,7 @@ func TestAttributionKillKafka(t *testing.T) {
 			t.Logf("instance 1 restarted after %d records", preload+i)
 		}
 		publish(rest[i:min(i+batch, len(rest))])
-		time.Sleep(20 * time.Millisecond) // the input's pace, not a wait for a result
+		<-pace.C
 	}
 	t.Logf("input published after %s", time.Since(started).Round(time.Millisecond))
 	poll.Until(t, 60*time.Second, "the restarted instance to be ready", func() bool { return ready(procs[1]) })

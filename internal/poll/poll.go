@@ -4,6 +4,7 @@
 package poll
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -12,11 +13,30 @@ import (
 // state in the failure message.
 func Until(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !Within(context.Background(), d, cond) {
+		t.Fatalf("timed out after %s waiting for %s", d, what)
 	}
 }
+
+// Within reports whether cond holds within d, checking every few
+// milliseconds; it gives up early when ctx is done. For callers that
+// report a timeout themselves.
+func Within(ctx context.Context, d time.Duration, cond func() bool) bool {
+	return Every(ctx, d, interval, cond)
+}
+
+// Every is Within with its own interval between checks, for conditions
+// that are costly to evaluate.
+func Every(ctx context.Context, d, every time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(every)
+	}
+	return true
+}
+
+// interval is how often Until and Within check.
+const interval = 10 * time.Millisecond

@@ -9,16 +9,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/lovoo/goka"
-	"github.com/lovoo/goka/codec"
 	"go.uber.org/zap"
 
 	"github.com/hazelnut-mmp/hazelnut"
+	"github.com/hazelnut-mmp/hazelnut/internal/poll"
 	"github.com/hazelnut-mmp/hazelnut/internal/simulate"
 	"github.com/hazelnut-mmp/hazelnut/processors"
 	"github.com/hazelnut-mmp/hazelnut/processors/attribution"
@@ -27,7 +25,6 @@ import (
 	"github.com/hazelnut-mmp/hazelnut/processors/touchpoints"
 	"github.com/hazelnut-mmp/hazelnut/stream"
 	"github.com/hazelnut-mmp/hazelnut/stream/clock"
-	"github.com/hazelnut-mmp/hazelnut/stream/pebblestore"
 )
 
 // TestAttributionStream measures attribution through every group of
@@ -137,7 +134,7 @@ func measureAttribution(t *testing.T, brokers []string, embedded bool) {
 
 	// 1. The ceiling, on the same broker before anything else runs.
 	cpu0 := cpuTime()
-	ceiling := ceilingRate(t, kafka, nCeiling)
+	ceiling := ceilingRun(t, stream.Kafka{Brokers: kafka.Brokers, Uncompressed: kafka.Uncompressed}, nCeiling, func() {})
 	t.Logf("ceiling (table-only processor, %d records, %d partitions): %.0f records/s; process CPU with the preload %s (%.0f µs per record)",
 		nCeiling, partitions, ceiling, (cpuTime() - cpu0).Round(time.Millisecond), float64((cpuTime()-cpu0).Microseconds())/float64(nCeiling))
 
@@ -356,16 +353,13 @@ func waitIndexed(t testing.TB, off *simulate.Offsets, base map[string]int64, cli
 		return 0
 	}
 	var first time.Time
-	deadline := time.Now().Add(30 * time.Minute)
-	for time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
+	indexed := func() bool {
 		if first.IsZero() {
 			if n, err := off.HighWater(string(clicks.TouchpointUpdates)); err == nil && n > base[string(clicks.TouchpointUpdates)] {
 				first = time.Now()
 			}
-			continue
+			return false
 		}
-		done := true
 		for _, in := range inputs {
 			hw, err := off.HighWater(in.topic)
 			if err != nil {
@@ -376,71 +370,32 @@ func waitIndexed(t testing.TB, off *simulate.Offsets, base map[string]int64, cli
 				t.Fatal(err)
 			}
 			if c < hw {
-				done = false
-				break
+				return false
 			}
 		}
-		if done {
-			return time.Since(first)
-		}
+		return true
 	}
-	t.Fatal("clicks not indexed in 30 min")
-	return 0
+	// Checked every 100 ms: each check asks the broker for every partition.
+	if !poll.Every(context.Background(), 30*time.Minute, 100*time.Millisecond, indexed) {
+		t.Fatal("clicks not indexed in 30 min")
+	}
+	return time.Since(first)
 }
 
 // waitQuiet waits until no output topic grew for 2 s (the last releases
 // and projections after the last decision) and returns the high waters.
 func waitQuiet(t testing.TB, off *simulate.Offsets) map[string]int64 {
 	t.Helper()
-	prev := highWaters(t, off)
-	for range 60 {
-		time.Sleep(2 * time.Second)
+	var prev map[string]int64
+	// Checked every 2 s: quiet means no growth between two checks.
+	quiet := func() bool {
 		cur := highWaters(t, off)
-		if len(delta(prev, cur)) == 0 {
-			return cur
-		}
+		grew := prev == nil || len(delta(prev, cur)) > 0
 		prev = cur
+		return !grew
 	}
-	t.Log("outputs still growing after 2 min; counting what is there")
+	if !poll.Every(context.Background(), 2*time.Minute, 2*time.Second, quiet) {
+		t.Log("outputs still growing after 2 min; counting what is there")
+	}
 	return prev
-}
-
-// ceilingRate runs BenchmarkCeiling's processor (a counter per key in its
-// pebble table, 10k keys, 100 B inputs) over n preloaded records and
-// returns records/s from the first processed record on.
-func ceilingRate(t testing.TB, kafka stream.Kafka, n int) float64 {
-	k := stream.Kafka{Brokers: kafka.Brokers, Uncompressed: kafka.Uncompressed}
-	group, in := simpleGroup(t, k, "ceiling")
-	preload(t, k, string(in), n, func(i int) string { return "key-" + strconv.Itoa(i%10000) })
-	var done, first atomic.Int64
-	g := goka.DefineGroup(group,
-		goka.Input(in, new(codec.Bytes), func(ctx goka.Context, _ any) {
-			v, _ := ctx.Value().(int64)
-			ctx.SetValue(v + 1)
-			if done.Add(1) == 1 {
-				first.Store(time.Now().UnixNano())
-			}
-		}),
-		goka.Persist(new(codec.Int64)),
-	)
-	p, err := goka.NewProcessor(k.Brokers, g, k.ProcessorOptions(string(group), pebblestore.NewBuilder(t.TempDir()), 1)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- p.Run(ctx) }()
-	for done.Load() < int64(n) {
-		select {
-		case err := <-errc:
-			t.Fatalf("ceiling processor stopped: %v", err)
-		case <-time.After(time.Millisecond):
-		}
-	}
-	elapsed := time.Since(time.Unix(0, first.Load()))
-	cancel()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	return float64(n-1) / elapsed.Seconds()
 }

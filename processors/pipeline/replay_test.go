@@ -16,6 +16,7 @@ import (
 
 	"github.com/hazelnut-mmp/hazelnut"
 	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/internal/poll"
 	"github.com/hazelnut-mmp/hazelnut/internal/simulate"
 	"github.com/hazelnut-mmp/hazelnut/processors"
 	"github.com/hazelnut-mmp/hazelnut/processors/pipeline"
@@ -179,7 +180,7 @@ func runReplay(t *testing.T, in replayInput, order []replayEvent) map[string]cod
 		}
 	}()
 	began := time.Now()
-	if !waitFor(ctx, 30*time.Second, func() bool { return len(sup.NotReady()) == 0 }) {
+	if !poll.Within(ctx, 30*time.Second, func() bool { return len(sup.NotReady()) == 0 }) {
 		t.Errorf("groups not ready: %v", sup.NotReady())
 		return nil
 	}
@@ -252,7 +253,7 @@ func runReplay(t *testing.T, in replayInput, order []replayEvent) map[string]cod
 		}
 		return time.Since(last) > time.Second && simulate.CaughtUp(k, names, string(clock.Ticks))
 	}
-	if !waitFor(ctx, 75*time.Second, quiet) {
+	if !poll.Every(ctx, 75*time.Second, 50*time.Millisecond, quiet) {
 		decided, unknown, _ := out.snapshot()
 		t.Errorf("not quiet: %d of %d installs decided, %d of %d phantom claims unknown, caught up %v",
 			len(decided), len(in.expected), len(unknown), len(in.phantoms), simulate.CaughtUp(k, names, string(clock.Ticks)))
@@ -260,17 +261,6 @@ func runReplay(t *testing.T, in replayInput, order []replayEvent) map[string]cod
 	}
 	t.Logf("ready and published after %s, quiet after %s", published.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 	return out.final(t)
-}
-
-func waitFor(ctx context.Context, d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return true
 }
 
 // output collects the decisions on `attributions` and the unknown claim
