@@ -24,7 +24,6 @@ const (
 	reasonLaterTouch    = "later_touch_won"
 	reasonEarlierTouch  = "earlier_touch_won"
 	reasonHigherTier    = "higher_tier_won"
-	reasonContributor   = "contributor"
 	maxContributors     = 3
 	sourceOrganic       = "ORGANIC"
 	sourceOwnedMedia    = "OWNED_MEDIA"
@@ -52,15 +51,12 @@ type judged struct {
 // eligible candidates, the best one the install holds wins; the best one
 // not claimed yet is claimed first (the answer comes back as a reply).
 // A decision that differs from the current one is a new version.
-func (a *attributor) evaluate(key string, st *codecs.InstallState) []stream.Emission {
+// eff are the project's settings as of the install's time.
+func (a *attributor) evaluate(key string, st *codecs.InstallState, eff catalog.Effective) []stream.Emission {
 	if len(st.Waiting) > 0 {
 		return nil
 	}
 	in := &st.Install
-	eff, err := a.deps.Settings(in.ProjectID, in.ReceivedAt)
-	if err != nil {
-		eff = catalog.DefaultEffective()
-	}
 	all := a.judge(st, eff)
 	eligible := rank(all)
 	var winner *judged
@@ -203,8 +199,7 @@ func build(st *codecs.InstallState, winner *judged, eligible, all []*judged) cod
 	in := &st.Install
 	d := codecs.Decision{Kind: codecs.KindDecision, ProjectID: in.ProjectID, InstallID: in.InstallID,
 		Source: sourceOrganic, MatchType: matchOrganic, Tier: tierOrganic, Platform: in.Platform,
-		InstalledAt: in.ReceivedAt, RulesVersion: RulesVersion, RequestID: in.RequestID}
-	d.Devices = st.Identifiers.Devices
+		Devices: st.Identifiers.Devices, InstalledAt: in.ReceivedAt, RulesVersion: RulesVersion, RequestID: in.RequestID}
 	if n := len(st.Priors); n > 0 {
 		d.Reinstall, d.PreviousInstallID = true, st.Priors[n-1].InstallID
 	}
@@ -214,18 +209,21 @@ func build(st *codecs.InstallState, winner *judged, eligible, all []*judged) cod
 		d.ClickID, d.ClickedAt = c.Click.ClickID, c.Click.ClickedAt
 		d.Campaign, d.Deeplink = winner.campaign, winner.deeplink
 		d.Source = sourceOwnedMedia
-		if winner.campaign != nil && winner.campaign.Network != "" {
-			d.Source = winner.campaign.Network
+		if n := network(winner.campaign); n != "" {
+			d.Source = n
 		}
-		d.Confidence = map[string]float64{matchDirect: confidenceDirect, matchDevice: confidenceDevice, matchIP: confidenceIP}[c.MatchType]
+		d.Confidence = confidence(c.MatchType)
 	}
-	contributors := 0
+	// Contributors: the best-ranked eligible candidates after the winner.
+	contributor := map[*judged]bool{}
 	for _, j := range eligible {
-		if j == winner || j.c.Claim == codecs.ClaimDenied || contributors == maxContributors {
+		if len(d.Contributors) == maxContributors {
+			break
+		}
+		if j == winner {
 			continue
 		}
-		contributors++
-		j.reason = reasonContributor
+		contributor[j] = true
 		d.Contributors = append(d.Contributors, codecs.Contributor{ClickID: j.c.Click.ClickID,
 			CampaignID: campaignID(j.campaign), Network: network(j.campaign), MatchType: j.c.MatchType, ClickedAt: j.c.Click.ClickedAt})
 	}
@@ -235,25 +233,30 @@ func build(st *codecs.InstallState, winner *judged, eligible, all []*judged) cod
 		switch {
 		case j == winner:
 			cand.Outcome, cand.Reason = outcomeWon, ""
-		case j.reason == reasonContributor:
-			cand.Outcome = outcomeContributor
-			cand.Reason = lossReason(j, winner)
+		case contributor[j]:
+			cand.Outcome, cand.Reason = outcomeContributor, lossReason(j, winner)
 		case j.reason == "":
 			cand.Reason = lossReason(j, winner)
-		}
-		if j.c.Claim == codecs.ClaimDenied && j.c.Holder != "" {
+		case j.reason == reasonClaimed && j.c.Holder != "":
 			cand.Reason = reasonClaimed + ":" + j.c.Holder
 		}
 		d.Candidates = append(d.Candidates, cand)
 	}
 	slices.SortFunc(d.Candidates, func(x, y codecs.Candidate) int { return strings.Compare(x.ClickID, y.ClickID) })
-	// The eligible reasons were scratch marks for this decision only.
-	for _, j := range eligible {
-		if j.reason == reasonContributor {
-			j.reason = ""
-		}
-	}
 	return d
+}
+
+// confidence is how sure a match of the type is.
+func confidence(matchType string) float64 {
+	switch matchType {
+	case matchDirect:
+		return confidenceDirect
+	case matchDevice:
+		return confidenceDevice
+	case matchIP:
+		return confidenceIP
+	}
+	return 0
 }
 
 // lossReason says why an eligible candidate lost to the winner.

@@ -38,17 +38,23 @@ func (a *attributor) install(ctx goka.Context, raw []byte) error {
 	if err := validate(ctx.Key(), in); err != nil {
 		return err
 	}
-	eff, err := a.deps.Settings(in.ProjectID, in.ReceivedAt)
+	st, _ := ctx.Value().(*codecs.InstallState)
+	// Settings as of the install's time: this init's when it is (or
+	// becomes) the install, else the first one's.
+	installedAt := in.ReceivedAt
+	if st != nil && !firstOf(in, &st.Install) {
+		installedAt = st.Install.ReceivedAt
+	}
+	eff, err := a.deps.Settings(in.ProjectID, installedAt)
 	if err != nil {
 		return err
 	}
-	st, _ := ctx.Value().(*codecs.InstallState)
 	if st == nil {
 		st = &codecs.InstallState{Install: *in, Identifiers: extract(in), Absorbed: map[string]int64{}}
 		st.Install.DeviceData, st.Install.Extra = nil, nil
 		stream.Once(ctx, stream.Offsets(st.Absorbed), func() []stream.Emission {
 			out := a.request(ctx.Key(), st, eff)
-			out = append(out, a.evaluate(ctx.Key(), st)...)
+			out = append(out, a.evaluate(ctx.Key(), st, eff)...)
 			ctx.SetValue(st)
 			return out
 		}, nil)
@@ -72,7 +78,7 @@ func (a *attributor) install(ctx goka.Context, raw []byte) error {
 		ctx.SetValue(st)
 		return []stream.Emission{{Topic: Attributions, Key: ctx.Key(), Value: appOpen(st, in, eff)}}
 	}, func() []stream.Emission {
-		out := a.resend(ctx.Key(), st)
+		out := a.resend(ctx.Key(), st, eff)
 		if in.RequestID != st.Install.RequestID {
 			out = append(out, stream.Emission{Topic: Attributions, Key: ctx.Key(), Value: appOpen(st, in, eff)})
 		}
@@ -104,7 +110,7 @@ func (a *attributor) earlierInit(ctx goka.Context, st *codecs.InstallState, in *
 		st.LastOpenAt = later.ReceivedAt
 	}
 	out := a.request(ctx.Key(), st, eff)
-	out = append(out, a.evaluate(ctx.Key(), st)...)
+	out = append(out, a.evaluate(ctx.Key(), st, eff)...)
 	ctx.SetValue(st)
 	return append(out, stream.Emission{Topic: Attributions, Key: ctx.Key(), Value: appOpen(st, &later, eff)})
 }
@@ -197,23 +203,18 @@ func longestWindows(w catalog.Windows) (device, ip time.Duration) {
 // Everything carries the same content as before, and every receiver
 // tolerates a repeat (touchpoints and clicks dedupe by install, decisions
 // and jobs have content ids).
-func (a *attributor) resend(key string, st *codecs.InstallState) []stream.Emission {
+func (a *attributor) resend(key string, st *codecs.InstallState, eff catalog.Effective) []stream.Emission {
 	var out []stream.Emission
-	if len(st.Waiting) > 0 {
-		eff, err := a.deps.Settings(st.Install.ProjectID, st.Install.ReceivedAt)
-		if err == nil {
-			device, ip := longestWindows(eff.Windows)
-			for _, w := range st.Waiting {
-				kind, id, _ := strings.Cut(w, ":")
-				switch kind {
-				case "claim":
-					out = append(out, claim(st, codecs.ClaimOp, id))
-				case codecs.TouchIP:
-					out = append(out, a.match(st, id, codecs.TouchIP, ip, ipLimit, true, floodWindow(eff)))
-				default:
-					out = append(out, a.match(st, id, codecs.TouchDevice, device, deviceLimit, false, 0))
-				}
-			}
+	device, ip := longestWindows(eff.Windows)
+	for _, w := range st.Waiting {
+		kind, id, _ := strings.Cut(w, ":")
+		switch kind {
+		case "claim":
+			out = append(out, claim(st, codecs.ClaimOp, id))
+		case codecs.TouchIP:
+			out = append(out, a.match(st, id, codecs.TouchIP, ip, ipLimit, true, floodWindow(eff)))
+		default:
+			out = append(out, a.match(st, id, codecs.TouchDevice, device, deviceLimit, false, 0))
 		}
 	}
 	for _, c := range st.Candidates {

@@ -42,15 +42,19 @@ func (a *attributor) reply(ctx goka.Context, raw []byte) error {
 	if st == nil {
 		return errNoInstall
 	}
+	eff, err := a.deps.Settings(st.Install.ProjectID, st.Install.ReceivedAt)
+	if err != nil {
+		return err
+	}
 	if st.Absorbed == nil {
 		st.Absorbed = map[string]int64{}
 	}
 	stream.Once(ctx, stream.Offsets(st.Absorbed), func() []stream.Emission {
 		absorb(st, r)
-		out := a.evaluate(ctx.Key(), st)
+		out := a.evaluate(ctx.Key(), st, eff)
 		ctx.SetValue(st)
 		return out
-	}, func() []stream.Emission { return a.resend(ctx.Key(), st) })
+	}, func() []stream.Emission { return a.resend(ctx.Key(), st, eff) })
 	return nil
 }
 
