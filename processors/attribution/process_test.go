@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
 
 	"github.com/hazelnut-mmp/hazelnut/catalog"
@@ -24,9 +23,8 @@ type harness struct {
 
 func start(t *testing.T) *harness {
 	t.Helper()
-	tt := gokatest.Start(t, func(brokers []string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
-		return New(processors.Deps{}, brokers, opts...)
-	})
+	tt := tester.New(t)
+	gokatest.Run(t, tt, Define(processors.Deps{}).Graph)
 	return &harness{tt: tt, decisions: tt.NewQueueTracker(string(Attributions)), dlq: tt.NewQueueTracker(string(DLQ)),
 		matches: tt.NewQueueTracker(string(MatchRequests)), claim: tt.NewQueueTracker(string(Claims))}
 }
@@ -307,9 +305,8 @@ func (oneCampaign) CampaignAt(id string, _ time.Time) (string, catalog.CampaignS
 // job; a correction first withdraws what the previous version sent. Job ids
 // derive from the content.
 func TestJobsAndRetractions(t *testing.T) {
-	tt := gokatest.Start(t, func(brokers []string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
-		return New(processors.Deps{Catalog: oneCampaign{}}, brokers, opts...)
-	})
+	tt := tester.New(t)
+	gokatest.Run(t, tt, Define(processors.Deps{Catalog: oneCampaign{}}).Graph)
 	postbacks, analytics := tt.NewQueueTracker(string(Postbacks)), tt.NewQueueTracker(string(Analytics))
 	click := codecs.ClickRef{ClickID: "c1", ProjectID: "p1", CampaignID: "meta-1", ClickedAt: t0.Add(-time.Hour)}
 	tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0, `{"gaid":"g1"}`))
@@ -380,9 +377,8 @@ func TestLosingLateClickKeepsTheSentVersion(t *testing.T) {
 // A correction re-sent after a crash withdraws the previous version again
 // with the same jobs.
 func TestRedeliveredCorrectionResendsItsRetractions(t *testing.T) {
-	tt := gokatest.Start(t, func(brokers []string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
-		return New(processors.Deps{Catalog: oneCampaign{}}, brokers, opts...)
-	})
+	tt := tester.New(t)
+	gokatest.Run(t, tt, Define(processors.Deps{Catalog: oneCampaign{}}).Graph)
 	postbacks := tt.NewQueueTracker(string(Postbacks))
 	click := codecs.ClickRef{ClickID: "c1", ProjectID: "p1", CampaignID: "meta-1", ClickedAt: t0.Add(-time.Hour)}
 	tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0, `{"gaid":"g1"}`))

@@ -52,8 +52,3 @@ func Define(deps processors.Deps) processors.Group {
 		goka.Output(DLQ, new(codec.Bytes)),
 	)}
 }
-
-// New builds the attribution processor.
-func New(deps processors.Deps, brokers []string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
-	return goka.NewProcessor(brokers, Define(deps).Graph, opts...)
-}

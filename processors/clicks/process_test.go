@@ -589,9 +589,8 @@ func TestHolderDoesNotDependOnOrder(t *testing.T) {
 }
 
 func TestNewRunsTheGroup(t *testing.T) {
-	tt := gokatest.Start(t, func(brokers []string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
-		return New(processors.Deps{}, brokers, append(opts, goka.WithLogger(gokatest.Quiet{}))...)
-	})
+	tt := tester.New(t)
+	gokatest.Run(t, tt, Define(processors.Deps{}).Graph)
 	rec := tt.NewQueueTracker(string(Recorded))
 	tt.Consume(string(Clicks), "k1", encode(clickMsg("k1", "p1", at(0))))
 	if k, _, ok := rec.Next(); !ok || k != "k1" {

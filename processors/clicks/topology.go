@@ -56,10 +56,3 @@ func Define(deps processors.Deps) processors.Group {
 	)
 	return processors.Group{Name: Group, Graph: graph, Sweeper: sweeper}
 }
-
-// New builds the clicks processor from a fresh Define. Nothing sweeps it:
-// roles that expire state use Define and run the processor through its
-// Sweeper.
-func New(deps processors.Deps, brokers []string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
-	return goka.NewProcessor(brokers, Define(deps).Graph, opts...)
-}

@@ -39,11 +39,6 @@ func Decisions(processors.Deps) processors.Group {
 	)}
 }
 
-// NewDecisions builds the decisions projection processor.
-func NewDecisions(brokers []string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
-	return goka.NewProcessor(brokers, Decisions(processors.Deps{}).Graph, opts...)
-}
-
 // projectDecision keeps the newest version. Re-applying a version stores
 // the same value and re-sends the same device records, so it needs no
 // offsets.

@@ -17,7 +17,8 @@ func decision(version int, source string) []byte {
 }
 
 func TestDecisionsKeepTheNewestVersion(t *testing.T) {
-	tt := gokatest.Start(t, NewDecisions)
+	tt := tester.New(t)
+	gokatest.Run(t, tt, Decisions(processors.Deps{}).Graph)
 	dlq := tt.NewQueueTracker(string(DecisionsDLQ))
 	in := string(attribution.Attributions)
 
@@ -45,7 +46,8 @@ func TestDecisionsKeepTheNewestVersion(t *testing.T) {
 }
 
 func TestBadDecisionsGoToDLQ(t *testing.T) {
-	tt := gokatest.Start(t, NewDecisions)
+	tt := tester.New(t)
+	gokatest.Run(t, tt, Decisions(processors.Deps{}).Graph)
 	dlq := tt.NewQueueTracker(string(DecisionsDLQ))
 	tt.Consume(string(attribution.Attributions), "p1:i1", []byte("nope"))
 	tt.Consume(string(attribution.Attributions), "p1:other", decision(1, "ORGANIC"))

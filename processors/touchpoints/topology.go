@@ -49,12 +49,6 @@ func Define(deps processors.Deps) processors.Group {
 	return processors.Group{Name: Group, Graph: graph, Sweeper: sweep}
 }
 
-// New builds the touchpoints processor (without its sweeps: a role runs
-// Define's Sweeper component instead).
-func New(deps processors.Deps, brokers []string, opts ...goka.ProcessorOption) (*goka.Processor, error) {
-	return goka.NewProcessor(brokers, Define(deps).Graph, opts...)
-}
-
 type group struct {
 	deps  processors.Deps
 	marks *clock.Watermarks
