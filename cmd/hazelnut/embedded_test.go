@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hazelnut-mmp/hazelnut"
 	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/catalog/publish"
 	"github.com/hazelnut-mmp/hazelnut/catalog/yamlcat"
@@ -152,19 +151,7 @@ func TestDevServesYAMLCatalog(t *testing.T) {
 // A gateway without --catalog or --demo-token serves the projects published
 // to the catalog topic.
 func TestGatewayServesTheCatalogTopic(t *testing.T) {
-	emb, err := stream.StartEmbedded(t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Close()
-	kafka := stream.Kafka{Brokers: emb.Brokers(), Partitions: 4, Replication: 1}
-	topics, err := stream.ParseTopics(hazelnut.TopicsYAML, kafka)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kafka.EnsureTopics(context.Background(), topics); err != nil {
-		t.Fatal(err)
-	}
+	emb, kafka := embeddedWithTopics(t)
 	cat, err := yamlcat.Load(filepath.Join("..", "..", "testdata", "catalog", "demo.yaml"))
 	if err != nil {
 		t.Fatal(err)

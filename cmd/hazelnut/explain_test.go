@@ -1,36 +1,21 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 
-	"github.com/hazelnut-mmp/hazelnut"
 	"github.com/hazelnut-mmp/hazelnut/codecs"
 	"github.com/hazelnut-mmp/hazelnut/processors/attribution"
-	"github.com/hazelnut-mmp/hazelnut/stream"
 	"github.com/hazelnut-mmp/hazelnut/stream/clock"
 )
 
 // explain reads the latest entry of the install's key from the table
 // topic and prints every candidate with why it lost.
 func TestExplainPrintsTheDecision(t *testing.T) {
-	emb, err := stream.StartEmbedded(t.TempDir(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Close()
-	kafka := stream.Kafka{Brokers: emb.Brokers(), Partitions: 4, Replication: 1}
-	topics, err := stream.ParseTopics(hazelnut.TopicsYAML, kafka)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kafka.EnsureTopics(context.Background(), topics); err != nil {
-		t.Fatal(err)
-	}
+	_, kafka := embeddedWithTopics(t)
 	at := time.Date(2025, 8, 1, 10, 0, 0, 0, time.UTC)
 	key := attribution.Key("demo", "i1")
 	old := codecs.InstallState{Install: codecs.Install{ProjectID: "demo", InstallID: "i1", RequestID: "r1", ReceivedAt: at},

@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hazelnut-mmp/hazelnut"
 	"github.com/hazelnut-mmp/hazelnut/gateway/signing"
 	"github.com/hazelnut-mmp/hazelnut/internal/poll"
+	"github.com/hazelnut-mmp/hazelnut/stream"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -31,6 +33,26 @@ func freeAddr(t testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// embeddedWithTopics starts an embedded broker for the test with every
+// topic of topics.yaml (4 partitions, one replica).
+func embeddedWithTopics(t testing.TB) (*stream.Embedded, stream.Kafka) {
+	t.Helper()
+	emb, err := stream.StartEmbedded(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Close)
+	kafka := stream.Kafka{Brokers: emb.Brokers(), Partitions: 4, Replication: 1}
+	topics, err := stream.ParseTopics(hazelnut.TopicsYAML, kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kafka.EnsureTopics(context.Background(), topics); err != nil {
+		t.Fatal(err)
+	}
+	return emb, kafka
 }
 
 // node is one running role, started in-process with run().
