@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime"
 	"slices"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/gateway/spool"
+	"github.com/hazelnut-mmp/hazelnut/internal/loadgen"
 	"github.com/hazelnut-mmp/hazelnut/stream"
 )
 
@@ -61,11 +63,23 @@ func BenchmarkRedirectLoopback(b *testing.B) {
 	}
 }
 
-func benchRedirectLoopback(b *testing.B, workers int) {
-	const slice = 2000
-	uas := []string{uaPixel, uaIPhone, uaWindows, uaIPad}
-	paths := []string{"/c/summer25?gclid=G1&utm_source=google&utm_medium=cpc", "/c/news?fbclid=F1", "/c/summer25"}
+// redirectRig is the three servers the redirect benchmarks drive.
+type redirectRig struct {
+	bare, redirect, nofsync string // URLs
+	// smu guards the handler times of the redirect and nofsync servers.
+	smu               sync.Mutex
+	server, serverMem []time.Duration
+}
 
+var (
+	benchUAs   = []string{uaPixel, uaIPhone, uaWindows, uaIPad}
+	benchPaths = []string{"/c/summer25?gclid=G1&utm_source=google&utm_medium=cpc", "/c/news?fbclid=F1", "/c/summer25"}
+)
+
+// newRedirectRig starts the bare 302, the router with a real click spool
+// (drained to discard) and the router with a click spool in memory; they
+// stop with b.
+func newRedirectRig(b *testing.B) *redirectRig {
 	sp, err := spool.Open(b.TempDir(), discard{})
 	if err != nil {
 		b.Fatal(err)
@@ -73,31 +87,48 @@ func benchRedirectLoopback(b *testing.B, workers int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = sp.Run(ctx) }()
-	defer func() { cancel(); <-done; _ = sp.Close() }()
+	b.Cleanup(func() { cancel(); <-done; _ = sp.Close() })
 	cat := linkCatalog(b, time.Now().Add(365*24*time.Hour))
 	gw := New(Deps{Publisher: newMem(), Projects: cat, Catalog: datedCatalog{cat}, Clicks: sp, Geo: linkGeo{}}).Handler()
-	var smu sync.Mutex
-	var server, serverMem []time.Duration
+	r := &redirectRig{}
 	timed := func(h http.Handler, into *[]time.Duration) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			start := time.Now()
-			h.ServeHTTP(w, r)
+			h.ServeHTTP(w, req)
 			d := time.Since(start)
-			smu.Lock()
+			r.smu.Lock()
 			*into = append(*into, d)
-			smu.Unlock()
+			r.smu.Unlock()
 		})
 	}
-	redirect := httptest.NewServer(timed(gw, &server))
-	defer redirect.Close()
+	redirect := httptest.NewServer(timed(gw, &r.server))
+	b.Cleanup(redirect.Close)
 	// the same router with a click spool in memory: what the fsync costs
 	mem := New(Deps{Publisher: newMem(), Projects: cat, Catalog: datedCatalog{cat}, Clicks: &fakeSpool{}, Geo: linkGeo{}}).Handler()
-	nofsync := httptest.NewServer(timed(mem, &serverMem))
-	defer nofsync.Close()
-	bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, playURL, http.StatusFound)
+	nofsync := httptest.NewServer(timed(mem, &r.serverMem))
+	b.Cleanup(nofsync.Close)
+	bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		http.Redirect(w, req, playURL, http.StatusFound)
 	}))
-	defer bare.Close()
+	b.Cleanup(bare.Close)
+	r.bare, r.redirect, r.nofsync = bare.URL, redirect.URL, nofsync.URL
+	return r
+}
+
+// reportServer reports the handler times recorded since the last call
+// and forgets them.
+func (r *redirectRig) reportServer(b *testing.B) {
+	r.smu.Lock()
+	defer r.smu.Unlock()
+	reportLatencies(b, "redirect-server-", r.server, time.Millisecond)
+	reportLatencies(b, "nofsync-server-", r.serverMem, time.Millisecond)
+	r.server, r.serverMem = nil, nil
+}
+
+func benchRedirectLoopback(b *testing.B, workers int) {
+	const slice = 2000
+	uas, paths := benchUAs, benchPaths
+	rig := newRedirectRig(b)
 
 	type target struct {
 		name    string
@@ -106,7 +137,7 @@ func benchRedirectLoopback(b *testing.B, workers int) {
 		elapsed time.Duration
 		done    int
 	}
-	targets := []*target{{name: "bare-", url: bare.URL}, {name: "redirect-", url: redirect.URL}, {name: "nofsync-", url: nofsync.URL}}
+	targets := []*target{{name: "bare-", url: rig.bare}, {name: "redirect-", url: rig.redirect}, {name: "nofsync-", url: rig.nofsync}}
 	clients := make([][]*http.Client, workers)
 	for w := range clients {
 		for range targets {
@@ -117,6 +148,7 @@ func benchRedirectLoopback(b *testing.B, workers int) {
 		}
 	}
 	var failed atomic.Bool
+	rig.reportServer(b) // nothing yet; starts the handler times afresh
 	b.ResetTimer()
 	for turn := 0; !failed.Load(); turn++ {
 		ti := turn % len(targets)
@@ -170,10 +202,83 @@ func benchRedirectLoopback(b *testing.B, workers int) {
 		b.ReportMetric(float64(len(t.lat))/t.elapsed.Seconds(), t.name+"redirects/s")
 		reportLatencies(b, t.name, t.lat, time.Millisecond)
 	}
-	smu.Lock()
-	reportLatencies(b, "redirect-server-", server, time.Millisecond)
-	reportLatencies(b, "nofsync-server-", serverMem, time.Millisecond)
-	smu.Unlock()
+	rig.reportServer(b)
+}
+
+// BenchmarkRedirectPaced offers the three targets of
+// BenchmarkRedirectLoopback a fixed rate from 64 connections (an open
+// loop: each request is due at its time on a schedule spread evenly over
+// the connections, and its latency counts from then, so time a request
+// spent waiting for its connection is not hidden). Per rate, b.N requests
+// go to each target, in turns of up to 2,000 requests per target, each
+// turn after a 250ms warm-up of its own. Reported per target: the achieved
+// rate ("redirects/s"), p50/p99 of the latency from the due time, p99 from
+// the actual send ("service-p99-ms") and the share of requests that were
+// due while their connection was still waiting ("late-%"), and the
+// handler's own time for the two routers.
+//
+//	go test ./gateway -run '^$' -bench 'BenchmarkRedirectPaced' -benchtime 6000x
+func BenchmarkRedirectPaced(b *testing.B) {
+	for _, rate := range []int{500, 1000, 2000, 3000} {
+		b.Run(fmt.Sprintf("conns=64/rate=%d", rate), func(b *testing.B) { benchRedirectPaced(b, 64, float64(rate)) })
+	}
+}
+
+func benchRedirectPaced(b *testing.B, conns int, rate float64) {
+	const slice = 2000
+	rig := newRedirectRig(b)
+	type target struct {
+		name string
+		url  string
+		runs []loadgen.Result
+		done int
+	}
+	targets := []*target{{name: "bare-", url: rig.bare}, {name: "redirect-", url: rig.redirect}, {name: "nofsync-", url: rig.nofsync}}
+	type link struct{ path, query string }
+	links := make([]link, len(benchPaths))
+	for i, p := range benchPaths {
+		u, err := url.Parse(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		links[i] = link{u.Path, u.RawQuery}
+	}
+	prepare := func(seq uint64, r *http.Request) {
+		l := links[seq%uint64(len(links))]
+		r.URL.Path, r.URL.RawQuery = l.path, l.query
+		r.Header.Set("User-Agent", benchUAs[seq%uint64(len(benchUAs))])
+	}
+	rig.reportServer(b) // starts the handler times afresh
+	b.ResetTimer()
+	for slices.ContainsFunc(targets, func(t *target) bool { return t.done < b.N }) {
+		for _, t := range targets {
+			n := min(slice, b.N-t.done)
+			if n <= 0 {
+				continue
+			}
+			res, err := loadgen.Run(context.Background(), loadgen.Config{URL: t.url, Conns: conns, Rate: rate,
+				Method: http.MethodGet, Prepare: prepare, Warmup: 250 * time.Millisecond,
+				Duration: time.Duration(float64(n) / rate * float64(time.Second)), Timeout: time.Minute})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res.Errors > 0 || res.Statuses[http.StatusFound] != res.Requests {
+				b.Fatalf("%s: %v (%v)", t.name, res, res.FirstError)
+			}
+			t.runs = append(t.runs, res)
+			t.done += n
+		}
+	}
+	b.StopTimer()
+	for _, t := range targets {
+		r := loadgen.Merge(t.runs...)
+		b.ReportMetric(r.Rate(), t.name+"redirects/s")
+		b.ReportMetric(float64(r.P50)/float64(time.Millisecond), t.name+"p50-ms")
+		b.ReportMetric(float64(r.P99)/float64(time.Millisecond), t.name+"p99-ms")
+		b.ReportMetric(float64(r.ServiceP99)/float64(time.Millisecond), t.name+"service-p99-ms")
+		b.ReportMetric(100*float64(r.Late)/float64(max(1, r.Requests)), t.name+"late-%")
+	}
+	rig.reportServer(b)
 }
 
 // BenchmarkLinkResolution resolves click links through the in-process
