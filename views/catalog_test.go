@@ -174,11 +174,13 @@ func catalogTopic(t *testing.T) (stream.Kafka, sarama.SyncProducer) {
 // runCatalogView runs c's view under a supervisor until the test ends.
 func runCatalogView(t *testing.T, kafka stream.Kafka, c *Catalog, name string) {
 	t.Helper()
+	// The directory is made first, so it is removed after the view stopped.
+	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = stream.NewSupervisor(nil).Run(ctx, c.Component(kafka.Brokers, kafka.ViewOptions(name, pebblestore.NewBuilder(t.TempDir()), 1)...))
+		_ = stream.NewSupervisor(nil).Run(ctx, c.Component(kafka.Brokers, kafka.ViewOptions(name, pebblestore.NewBuilder(dir), 1)...))
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 }

@@ -34,7 +34,9 @@
 // # Durability and failure contract
 //
 // The local store is a cache of a Kafka changelog topic; the changelog is the
-// source of truth. Therefore writes are not fsynced by default (pebble.NoSync).
+// source of truth. Therefore writes are not fsynced by default (pebble.NoSync),
+// and the databases have no write-ahead log unless WithSyncWrites asks for
+// synced writes: Close flushes the memtables instead.
 // A database that crashed is discarded when it is next opened (see Unclean
 // stops below). Underneath that, the offset Pebble recovers after a crash
 // never runs ahead of the data, because Pebble recovers a prefix of the write
@@ -48,10 +50,10 @@
 // alike: an offset written with every table write would double the writes,
 // and a persisted offset that lags the data only makes goka read again
 // changelog records it already has (a crash discards the store anyway, see
-// below). MarkRecovered persists the offset with a WAL sync, making the
-// recovered state durable. Close persists the offset and Pebble syncs its
-// WAL when closing, so a cleanly closed store is fully durable and a
-// reopened one sees all earlier data and its offset.
+// below). Close persists the offset and flushes the memtables (or, with
+// synced writes, Pebble syncs its WAL when closing), so a cleanly closed
+// store is fully durable and a reopened one sees all earlier data and its
+// offset.
 //
 // # Unclean stops
 //

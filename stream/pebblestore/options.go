@@ -97,7 +97,8 @@ func WithRecentBytes(n int) Option {
 
 // WithSyncWrites makes Set, Delete and SetOffset wait for a WAL fsync once the
 // store is recovered. Default false: the changelog topic provides durability
-// and a lost local tail is simply replayed.
+// and a lost local tail is simply replayed, so the databases are opened
+// without a write-ahead log.
 func WithSyncWrites(sync bool) Option {
 	return func(cfg *config) { cfg.syncWrites = sync }
 }
@@ -142,6 +143,12 @@ func (c *config) pebbleOptions(cache *pebble.Cache) *pebble.Options {
 	// mean less compaction. Pebble starts each database with a small
 	// memtable and grows it only under write load.
 	o.MemTableSize = DefaultMemTableSize
+	// No write-ahead log unless writes are to be synced: the changelog is
+	// the source of truth and a crashed database is discarded at its next
+	// open (see Unclean stops in the package documentation), so a log of
+	// the memtable would only be written, never read. Close flushes the
+	// memtables instead, so a cleanly closed store keeps everything.
+	o.DisableWAL = !c.syncWrites
 	for _, fn := range c.pebbleOpts {
 		fn(o)
 	}

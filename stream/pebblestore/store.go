@@ -44,6 +44,9 @@ type Store struct {
 	mu     sync.RWMutex
 	db     *pebble.DB
 	closed bool
+	// noWAL says the database has no write-ahead log (pebble.Options
+	// DisableWAL): Close flushes the memtables.
+	noWAL bool
 
 	// fs and lock belong to the database directory; the lock is held from
 	// before the unclean-stop marker is inspected until after it has been
@@ -146,6 +149,7 @@ func openStore(path string, cfg config, cache *pebble.Cache, afterClose func(*St
 		path:        path,
 		log:         cfg.logger.With(zap.String("path", path)),
 		db:          db,
+		noWAL:       o.DisableWAL,
 		fs:          fs,
 		lock:        lock,
 		afterClose:  afterClose,
@@ -230,6 +234,17 @@ func (s *Store) Close() error {
 	}
 	s.offMu.Unlock()
 
+	// Without a write-ahead log the memtables are all that hold the latest
+	// writes: flush them so the reopened store sees every write. Pebble
+	// retries a failed flush until it succeeds, so a directory that is gone
+	// is not flushed to (the store is then not closed cleanly).
+	if len(errs) == 0 && s.noWAL {
+		if _, err := s.fs.Stat(s.path); err != nil {
+			errs = append(errs, fmt.Errorf("pebblestore: flush %s: %w", s.path, err))
+		} else if err := s.db.Flush(); err != nil {
+			errs = append(errs, fmt.Errorf("pebblestore: flush %s: %w", s.path, err))
+		}
+	}
 	if err := s.db.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("pebblestore: close %s: %w", s.path, err))
 	}
@@ -255,6 +270,15 @@ func (s *Store) writeOpts() *pebble.WriteOptions {
 		return pebble.Sync
 	}
 	return pebble.NoSync
+}
+
+// syncOpts is a synced write when the database has a write-ahead log; without
+// one, durability comes from a flush of the memtables.
+func (s *Store) syncOpts() *pebble.WriteOptions {
+	if s.noWAL {
+		return pebble.NoSync
+	}
+	return pebble.Sync
 }
 
 func userKey(key []byte) []byte {
@@ -393,9 +417,10 @@ func (s *Store) persistOffsetLocked(wo *pebble.WriteOptions) error {
 	return nil
 }
 
-// MarkRecovered ends the recovery phase: the current offset is persisted with
-// a WAL sync (which also makes all earlier writes durable). Calling it again
-// is harmless.
+// MarkRecovered ends the recovery phase: the current offset is persisted and
+// made durable with everything written before it — by a WAL sync, or by a
+// flush of the memtables when the database has no write-ahead log. Calling it
+// again is harmless.
 func (s *Store) MarkRecovered() error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -408,8 +433,13 @@ func (s *Store) MarkRecovered() error {
 		return nil
 	}
 	if s.hasOffset {
-		if err := s.persistOffsetLocked(pebble.Sync); err != nil {
+		if err := s.persistOffsetLocked(s.syncOpts()); err != nil {
 			return err
+		}
+		if s.noWAL {
+			if err := s.db.Flush(); err != nil {
+				return fmt.Errorf("pebblestore: flush %s: %w", s.path, err)
+			}
 		}
 	}
 	s.recovered.Store(true)
