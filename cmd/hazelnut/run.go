@@ -174,7 +174,7 @@ func run(ctx context.Context, cfg config.Config, r role, log *zap.Logger, out io
 			deps.Catalog = cat
 		}
 		pcomps, err := pipeline.Components(groups, pipeline.Config{Kafka: kafka, Deps: deps,
-			Dir: filepath.Join(cfg.Data, "tables", "processors"), Replication: tableReplication,
+			Dir: filepath.Join(cfg.Data, "tables", "processors"), CacheBytes: cfg.TableCacheBytes, Replication: tableReplication,
 			Meter: metrics.Meter("processors"), Log: log})
 		if err != nil {
 			return configError{err}

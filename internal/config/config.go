@@ -87,6 +87,9 @@ type Config struct {
 	SigningSkew time.Duration
 	// SpoolMaxBytes bounds the gateway's local spool for broker outages.
 	SpoolMaxBytes int64
+	// TableCacheBytes is the block cache shared by the tables of every
+	// processor group this process runs.
+	TableCacheBytes int64
 	// GeoIPDB is a MaxMind-format MMDB file (GeoLite2-City or GeoIP2-City)
 	// locating clicks by client address; empty leaves geo fields empty.
 	GeoIPDB string
@@ -110,6 +113,7 @@ func Defaults() Config {
 		RateLimit:       25,
 		SigningSkew:     5 * time.Minute,
 		SpoolMaxBytes:   256 << 20,
+		TableCacheBytes: 1 << 30,
 		Groups:          slices.Clone(Groups),
 		LogLevel:        "info",
 		LogFormat:       "console",
@@ -151,6 +155,7 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	fs.Var(secretValue{&c.CatalogKey}, "catalog-key", "key sealing SDK signing secrets on the catalog topic: 32 bytes, hex or base64 (catalog sync and gateway)")
 	fs.DurationVar(&c.SigningSkew, "signing-skew", c.SigningSkew, "largest difference between a signed request's x-Timestamp and the gateway's clock")
 	fs.Int64Var(&c.SpoolMaxBytes, "spool-max-bytes", c.SpoolMaxBytes, "bound of the gateway's local spool used while the broker is out of reach")
+	fs.Int64Var(&c.TableCacheBytes, "table-cache-bytes", c.TableCacheBytes, "block cache shared by the tables of the processor groups (bytes)")
 	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format MMDB file (GeoLite2-City or GeoIP2-City) locating clicks by client address (empty: no geo)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "console or json")
@@ -243,6 +248,9 @@ func (c Config) Validate() error {
 	if c.SpoolMaxBytes < 1<<20 {
 		bad("spool-max-bytes", "%d is less than 1 MiB", c.SpoolMaxBytes)
 	}
+	if c.TableCacheBytes < 8<<20 {
+		bad("table-cache-bytes", "%d is less than 8 MiB", c.TableCacheBytes)
+	}
 	if c.Partitions < 0 || c.Partitions > 1024 {
 		bad("kafka-partitions", "%d is not between 0 and 1024", c.Partitions)
 	}
@@ -326,7 +334,7 @@ func (c Config) Fields() []zap.Field {
 		zap.Duration("kafka_linger", c.Linger), zap.Strings("groups", c.Groups), zap.String("instance_id", c.InstanceID),
 		zap.Stringer("demo_token", c.DemoToken), zap.Stringer("demo_server_key", c.DemoServerKey),
 		zap.String("catalog", c.Catalog), zap.String("redis", c.RedisAddr), zap.Int("rate_limit", c.RateLimit),
-		zap.Stringer("catalog_key", c.CatalogKey), zap.Duration("signing_skew", c.SigningSkew), zap.Int64("spool_max_bytes", c.SpoolMaxBytes),
+		zap.Stringer("catalog_key", c.CatalogKey), zap.Duration("signing_skew", c.SigningSkew), zap.Int64("spool_max_bytes", c.SpoolMaxBytes), zap.Int64("table_cache_bytes", c.TableCacheBytes),
 		zap.String("geoip_db", c.GeoIPDB),
 	}
 }

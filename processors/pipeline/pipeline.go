@@ -56,6 +56,9 @@ func Define(name string, deps processors.Deps) (processors.Group, error) {
 	return processors.Group{}, fmt.Errorf("unknown processor group %q", name)
 }
 
+// DefaultCacheBytes is the block cache of Config.CacheBytes by default.
+const DefaultCacheBytes = 1 << 30
+
 // Config is how a role runs its groups.
 type Config struct {
 	Kafka stream.Kafka
@@ -63,6 +66,10 @@ type Config struct {
 	Deps processors.Deps
 	// Dir holds each group's tables under Dir/<group>.
 	Dir string
+	// CacheBytes is the block cache the tables of all the groups share
+	// (default DefaultCacheBytes): one budget, which the groups whose
+	// tables are read most get the most of.
+	CacheBytes int64
 	// Replication of the group tables goka creates.
 	Replication int
 	Meter       metric.Meter
@@ -84,12 +91,16 @@ func Components(names []string, cfg Config) ([]stream.Component, error) {
 			metric.WithExplicitBucketBoundaries(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600))
 	}
 	var comps []stream.Component
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = DefaultCacheBytes
+	}
+	blocks := pebblestore.NewSharedCache(cfg.CacheBytes)
 	for _, name := range names {
 		g, err := Define(name, cfg.Deps)
 		if err != nil {
 			return nil, err
 		}
-		tables := pebblestore.New(filepath.Join(cfg.Dir, name), pebblestore.WithLogger(log))
+		tables := pebblestore.New(filepath.Join(cfg.Dir, name), pebblestore.WithLogger(log), pebblestore.WithSharedCache(blocks))
 		build := func() (*goka.Processor, error) {
 			return goka.NewProcessor(cfg.Kafka.Brokers, g.Graph, cfg.Kafka.ProcessorOptions(name, tables.Builder(), cfg.Replication)...)
 		}

@@ -27,9 +27,9 @@ func NewBuilder(dir string, opts ...Option) storage.Builder {
 // throw away their state after a run that ended uncleanly.
 //
 // All stores built by the same Tables share one block cache. Unless
-// WithCache is given, the Tables creates that cache (WithCacheSize bytes,
-// default 64 MiB) when its first store opens and releases it when its last
-// open store closes, so a Tables that has no open stores holds no memory and
+// WithCache or WithSharedCache is given, the Tables creates that cache
+// (WithCacheSize bytes, default DefaultCacheSize) when its first store opens
+// and releases it when its last open store closes, so a Tables that has no open stores holds no memory and
 // needs no cleanup. (A reopened database never benefits from blocks cached by
 // its previous incarnation, so nothing is lost by releasing the cache when
 // goka closes every partition on a rebalance.)
@@ -43,9 +43,10 @@ type Tables struct {
 	dir string
 	cfg config
 
-	mu    sync.Mutex
-	cache *pebble.Cache // owned while live > 0; nil with WithCache
-	live  int           // stores opened (or opening) with cache
+	mu sync.Mutex
+	// blocks is the block cache the stores share unless WithCache is
+	// given: the Tables' own, or a WithSharedCache one.
+	blocks *SharedCache
 	// paths holds every database opened (or being opened) since New or the
 	// last Discard that covered it.
 	paths map[string]*pathState
@@ -63,7 +64,12 @@ type pathState struct {
 // New returns Tables storing its databases under dir. Options apply to every
 // database.
 func New(dir string, opts ...Option) *Tables {
-	return &Tables{dir: dir, cfg: newConfig(opts), paths: make(map[string]*pathState)}
+	cfg := newConfig(opts)
+	blocks := cfg.shared
+	if blocks == nil {
+		blocks = NewSharedCache(cfg.cacheSize)
+	}
+	return &Tables{dir: dir, cfg: cfg, blocks: blocks, paths: make(map[string]*pathState)}
 }
 
 // Builder returns the goka storage.Builder that opens the databases of t.
@@ -195,24 +201,55 @@ func (t *Tables) failedOpenLocked(path string, e *pathState) {
 	}
 }
 
-// acquireLocked returns the shared cache, creating it if needed, and counts
-// one more live store. The Tables' own reference keeps the cache valid until
-// the matching releaseLocked.
-func (t *Tables) acquireLocked() *pebble.Cache {
-	if t.cache == nil {
-		t.cache = pebble.NewCache(t.cfg.cacheSize)
-	}
-	t.live++
-	return t.cache
+// acquireLocked returns the block cache for one more store.
+func (t *Tables) acquireLocked() *pebble.Cache { return t.blocks.acquire() }
+
+func (t *Tables) releaseLocked() { t.blocks.release() }
+
+// SharedCache is a Pebble block cache shared by the stores of several
+// Tables (WithSharedCache), so that one memory budget serves every table of
+// a process and the busiest tables get the most of it. Like a Tables' own
+// cache, it is created when the first store opens and freed when the last
+// one closes, so an idle SharedCache holds no memory and needs no cleanup.
+// It is safe for concurrent use.
+type SharedCache struct {
+	size int64
+
+	mu    sync.Mutex
+	cache *pebble.Cache // referenced while live > 0
+	live  int           // stores opened (or opening) with cache
 }
 
-func (t *Tables) releaseLocked() {
-	t.live--
-	if t.live == 0 {
+// NewSharedCache returns a cache of bytes bytes (<= 0: DefaultCacheSize).
+func NewSharedCache(bytes int64) *SharedCache {
+	if bytes <= 0 {
+		bytes = DefaultCacheSize
+	}
+	return &SharedCache{size: bytes}
+}
+
+// acquire returns the cache, creating it if needed, and counts one more
+// live store. The SharedCache's own reference keeps the cache valid until
+// the matching release.
+func (c *SharedCache) acquire() *pebble.Cache {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cache == nil {
+		c.cache = pebble.NewCache(c.size)
+	}
+	c.live++
+	return c.cache
+}
+
+func (c *SharedCache) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.live--
+	if c.live == 0 {
 		// Databases hold their own references; the cache memory is freed
 		// once the last of them has closed, which has already happened.
-		t.cache.Unref()
-		t.cache = nil
+		c.cache.Unref()
+		c.cache = nil
 	}
 }
 

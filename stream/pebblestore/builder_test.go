@@ -107,16 +107,16 @@ func cacheRefs(t *testing.T, c *pebble.Cache) int64 {
 
 func TestBuilderSharedCacheLifecycle(t *testing.T) {
 	b := New(t.TempDir(), WithCacheSize(1<<20))
-	if b.cache != nil {
+	if b.blocks.cache != nil {
 		t.Fatal("cache allocated before any store was opened")
 	}
 	var open []storage.Storage
 	for p := range int32(3) {
 		open = append(open, mustBuild(t, b.build, "t", p))
 	}
-	cache := b.cache
-	if cache == nil || b.live != 3 {
-		t.Fatalf("cache %v, live %d; want a cache and 3 live stores", cache, b.live)
+	cache := b.blocks.cache
+	if cache == nil || b.blocks.live != 3 {
+		t.Fatalf("cache %v, live %d; want a cache and 3 live stores", cache, b.blocks.live)
 	}
 	for _, st := range open {
 		if st.(*Store).db == nil {
@@ -136,28 +136,60 @@ func TestBuilderSharedCacheLifecycle(t *testing.T) {
 	if got := cacheRefs(t, cache); got != 0 {
 		t.Fatalf("cache refs after closing all stores = %d, want 0 (freed)", got)
 	}
-	if b.cache != nil || b.live != 0 {
-		t.Fatalf("builder still holds cache %v, live %d", b.cache, b.live)
+	if b.blocks.cache != nil || b.blocks.live != 0 {
+		t.Fatalf("builder still holds cache %v, live %d", b.blocks.cache, b.blocks.live)
 	}
 	// Closing again does not release twice.
 	mustClose(t, open[0])
-	if b.live != 0 {
-		t.Fatalf("live = %d after double Close", b.live)
+	if b.blocks.live != 0 {
+		t.Fatalf("live = %d after double Close", b.blocks.live)
 	}
 
 	// The next store gets a fresh cache.
 	st := mustBuild(t, b.build, "t", 0)
-	if b.cache == nil || b.cache == cache {
+	if b.blocks.cache == nil || b.blocks.cache == cache {
 		t.Fatal("reopened store did not get a fresh cache")
 	}
 	mustClose(t, st)
+}
+
+// Tables given one SharedCache use one cache: created at the first open of
+// any of them, freed after the last close of all of them.
+func TestSharedCacheAcrossTables(t *testing.T) {
+	shared := NewSharedCache(1 << 20)
+	a := New(t.TempDir(), WithSharedCache(shared))
+	b := New(t.TempDir(), WithSharedCache(shared), WithCacheSize(64<<20))
+	sa := mustBuild(t, a.build, "t", 0)
+	cache := shared.cache
+	if cache == nil || a.blocks != shared || b.blocks != shared {
+		t.Fatal("the tables do not use the shared cache")
+	}
+	if got := cache.MaxSize(); got != 1<<20 {
+		t.Fatalf("cache size %d, want the shared cache's 1 MiB", got)
+	}
+	sb := mustBuild(t, b.build, "t", 0)
+	if shared.cache != cache || shared.live != 2 {
+		t.Fatalf("second tables: cache %p (first %p), live %d", shared.cache, cache, shared.live)
+	}
+	// One reference for the shared cache and one per database.
+	if got := cacheRefs(t, cache); got != 3 {
+		t.Fatalf("cache refs with 2 open stores = %d, want 3", got)
+	}
+	mustClose(t, sa)
+	if shared.cache != cache || cacheRefs(t, cache) != 2 {
+		t.Fatal("closing one tables' store released the cache the other still uses")
+	}
+	mustClose(t, sb)
+	if shared.cache != nil || shared.live != 0 || cacheRefs(t, cache) != 0 {
+		t.Fatalf("after the last close: cache %v, live %d, refs %d", shared.cache, shared.live, cacheRefs(t, cache))
+	}
 }
 
 func TestBuilderFailedOpenReleasesCache(t *testing.T) {
 	dir := t.TempDir()
 	b := New(dir, WithCacheSize(1<<20))
 	held := mustBuild(t, b.build, "t", 0)
-	cache := b.cache
+	cache := b.blocks.cache
 	// held is open, so a second open fails, through the same Tables ...
 	if st, err := b.build("t", 0); err == nil {
 		_ = st.Close()
@@ -169,14 +201,14 @@ func TestBuilderFailedOpenReleasesCache(t *testing.T) {
 		_ = st.Close()
 		t.Fatal("second open of a locked database succeeded")
 	}
-	if other.live != 0 || other.cache != nil || len(other.paths) != 0 {
-		t.Fatalf("other: live %d, cache %v, paths %v after failed open", other.live, other.cache, other.paths)
+	if other.blocks.live != 0 || other.blocks.cache != nil || len(other.paths) != 0 {
+		t.Fatalf("other: live %d, cache %v, paths %v after failed open", other.blocks.live, other.blocks.cache, other.paths)
 	}
 	if !markerPresent(t, filepath.Join(dir, "t", "0")) {
 		t.Fatal("failed open removed the marker of the open database")
 	}
-	if b.live != 1 {
-		t.Fatalf("live = %d after failed open, want 1", b.live)
+	if b.blocks.live != 1 {
+		t.Fatalf("live = %d after failed open, want 1", b.blocks.live)
 	}
 	if got := cacheRefs(t, cache); got != 2 {
 		t.Fatalf("cache refs after failed open = %d, want 2", got)
@@ -194,8 +226,8 @@ func TestBuilderFailedOpenReleasesCache(t *testing.T) {
 		_ = st.Close()
 		t.Fatal("open below a regular file succeeded")
 	}
-	if b.live != 0 || b.cache != nil {
-		t.Fatalf("live = %d, cache %v after failed open", b.live, b.cache)
+	if b.blocks.live != 0 || b.blocks.cache != nil {
+		t.Fatalf("live = %d, cache %v after failed open", b.blocks.live, b.blocks.cache)
 	}
 }
 
@@ -264,8 +296,8 @@ func TestBuilderConcurrentRebalances(t *testing.T) {
 		for err := range errs {
 			t.Fatal(err)
 		}
-		if b.live != 0 || b.cache != nil {
-			t.Fatalf("after rebalance %d: live %d, cache %v", r, b.live, b.cache)
+		if b.blocks.live != 0 || b.blocks.cache != nil {
+			t.Fatalf("after rebalance %d: live %d, cache %v", r, b.blocks.live, b.blocks.cache)
 		}
 	}
 }

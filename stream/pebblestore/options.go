@@ -28,6 +28,7 @@ type Option func(*config)
 
 type config struct {
 	cache            *pebble.Cache
+	shared           *SharedCache
 	cacheSize        int64
 	logger           *zap.Logger
 	syncWrites       bool
@@ -74,9 +75,16 @@ func WithCache(c *pebble.Cache) Option {
 	return func(cfg *config) { cfg.cache = c }
 }
 
+// WithSharedCache makes the stores of a Tables use c, which the stores of
+// other Tables may use as well, instead of a cache of their own. It is
+// ignored when WithCache is given.
+func WithSharedCache(c *SharedCache) Option {
+	return func(cfg *config) { cfg.shared = c }
+}
+
 // WithCacheSize sets the size in bytes of the block cache created by this
 // package (shared by all databases of a Builder). It is ignored when WithCache
-// is given. Values <= 0 select DefaultCacheSize (256 MiB).
+// or WithSharedCache is given. Values <= 0 select DefaultCacheSize (256 MiB).
 func WithCacheSize(bytes int64) Option {
 	return func(cfg *config) { cfg.cacheSize = bytes }
 }

@@ -378,8 +378,8 @@ func TestDiscardRacesWithClose(t *testing.T) {
 	st := mustBuild(t, build, "t", 0)
 	wantEmpty(t, st)
 	mustClose(t, st)
-	if tables.live != 0 || tables.cache != nil {
-		t.Fatalf("live %d, cache %v", tables.live, tables.cache)
+	if tables.blocks.live != 0 || tables.blocks.cache != nil {
+		t.Fatalf("live %d, cache %v", tables.blocks.live, tables.blocks.cache)
 	}
 }
 
