@@ -8,10 +8,13 @@ import (
 	"net/url"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/gateway/spool"
@@ -69,6 +72,8 @@ type redirectRig struct {
 	// smu guards the handler times of the redirect and nofsync servers.
 	smu               sync.Mutex
 	server, serverMem []time.Duration
+	// fsyncs times the fsyncs of the click spool's log.
+	fsyncs *fsyncTimer
 }
 
 var (
@@ -80,7 +85,8 @@ var (
 // (drained to discard) and the router with a click spool in memory; they
 // stop with b.
 func newRedirectRig(b *testing.B) *redirectRig {
-	sp, err := spool.Open(b.TempDir(), discard{})
+	r := &redirectRig{fsyncs: &fsyncTimer{FS: vfs.Default}}
+	sp, err := spool.Open(b.TempDir(), discard{}, spool.WithFS(r.fsyncs))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -90,7 +96,6 @@ func newRedirectRig(b *testing.B) *redirectRig {
 	b.Cleanup(func() { cancel(); <-done; _ = sp.Close() })
 	cat := linkCatalog(b, time.Now().Add(365*24*time.Hour))
 	gw := New(Deps{Publisher: newMem(), Projects: cat, Catalog: datedCatalog{cat}, Clicks: sp, Geo: linkGeo{}}).Handler()
-	r := &redirectRig{}
 	timed := func(h http.Handler, into *[]time.Duration) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			start := time.Now()
@@ -115,14 +120,72 @@ func newRedirectRig(b *testing.B) *redirectRig {
 	return r
 }
 
-// reportServer reports the handler times recorded since the last call
-// and forgets them.
+// reportServer reports the handler times and the click spool's fsyncs
+// recorded since the last call and forgets them.
 func (r *redirectRig) reportServer(b *testing.B) {
 	r.smu.Lock()
 	defer r.smu.Unlock()
 	reportLatencies(b, "redirect-server-", r.server, time.Millisecond)
 	reportLatencies(b, "nofsync-server-", r.serverMem, time.Millisecond)
 	r.server, r.serverMem = nil, nil
+	reportLatencies(b, "redirect-fsync-", r.fsyncs.take(), time.Millisecond)
+}
+
+// fsyncTimer records how long each fsync of a log file (*.log) takes.
+type fsyncTimer struct {
+	vfs.FS
+	mu  sync.Mutex
+	lat []time.Duration
+}
+
+func (fs *fsyncTimer) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, category)
+	return fs.wrap(name, f, err)
+}
+
+func (fs *fsyncTimer) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(oldname, newname, category)
+	return fs.wrap(newname, f, err)
+}
+
+func (fs *fsyncTimer) Unwrap() vfs.FS { return fs.FS }
+
+func (fs *fsyncTimer) wrap(name string, f vfs.File, err error) (vfs.File, error) {
+	if err != nil || !strings.HasSuffix(name, ".log") {
+		return f, err
+	}
+	return timedLog{File: f, fs: fs}, nil
+}
+
+func (fs *fsyncTimer) record(start time.Time) {
+	d := time.Since(start)
+	fs.mu.Lock()
+	fs.lat = append(fs.lat, d)
+	fs.mu.Unlock()
+}
+
+// take returns the durations recorded since the last call.
+func (fs *fsyncTimer) take() []time.Duration {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	lat := fs.lat
+	fs.lat = nil
+	return lat
+}
+
+type timedLog struct {
+	vfs.File
+	fs *fsyncTimer
+}
+
+func (f timedLog) Sync() error {
+	defer f.fs.record(time.Now())
+	return f.File.Sync()
+}
+
+func (f timedLog) SyncData() error {
+	defer f.fs.record(time.Now())
+	return f.File.SyncData()
 }
 
 func benchRedirectLoopback(b *testing.B, workers int) {
@@ -215,7 +278,8 @@ func benchRedirectLoopback(b *testing.B, workers int) {
 // rate ("redirects/s"), p50/p99 of the latency from the due time, p99 from
 // the actual send ("service-p99-ms") and the share of requests that were
 // due while their connection was still waiting ("late-%"), and the
-// handler's own time for the two routers.
+// handler's own time for the two routers and the p50/p99 of the click
+// spool's fsyncs ("redirect-fsync-").
 //
 //	go test ./gateway -run '^$' -bench 'BenchmarkRedirectPaced' -benchtime 6000x
 func BenchmarkRedirectPaced(b *testing.B) {

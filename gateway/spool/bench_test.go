@@ -2,11 +2,15 @@ package spool
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/hazelnut-mmp/hazelnut/stream"
 )
@@ -53,4 +57,134 @@ func BenchmarkEnqueue(b *testing.B) {
 	if groups := sp.groups.Load() - groups0; groups > 0 {
 		b.ReportMetric(float64(sp.grouped.Load()-grouped0)/float64(groups), "recs/fsync")
 	}
+}
+
+// BenchmarkEnqueuePaced appends at a fixed offered rate from 64 goroutines:
+// the j-th append is due at j/rate and goes to goroutine j mod 64; its
+// latency counts from the due time, so an append that waited for its
+// goroutine's previous one counts that wait. Nothing drains the spool.
+// Reported: p50/p99 of one Enqueue, the p50/p99 of the fsyncs of the
+// spool's log in the same run and the mean number of records per fsync.
+//
+//	go test ./gateway/spool -run '^$' -bench BenchmarkEnqueuePaced -benchtime 20000x
+func BenchmarkEnqueuePaced(b *testing.B) {
+	for _, rate := range []int{1000, 3000, 6000} {
+		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) { benchEnqueuePaced(b, float64(rate)) })
+	}
+}
+
+func benchEnqueuePaced(b *testing.B, rate float64) {
+	const goroutines = 64
+	fs := &timedFS{FS: vfs.Default}
+	sp, err := Open(b.TempDir(), newFake(false), WithMaxBytes(1<<40), WithFS(fs))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sp.Close()
+	r := stream.Record{Topic: "clicks", Key: "app-1:device-1", Value: make([]byte, 400),
+		Headers: map[string][]byte{"request-id": []byte("0f8fad5b-d9cb-469f-a165-70867728950e")}}
+	groups0, grouped0 := sp.groups.Load(), sp.grouped.Load()
+	fs.reset()
+	lat := make([][]time.Duration, goroutines)
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			ctx := context.Background()
+			for j := g; j < b.N; j += goroutines {
+				due := start.Add(time.Duration(float64(j) / rate * float64(time.Second)))
+				time.Sleep(time.Until(due))
+				if err := sp.Enqueue(ctx, r); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[g] = append(lat[g], time.Since(due))
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "appends/s")
+	all := slices.Concat(lat...)
+	reportQuantiles(b, "", all)
+	reportQuantiles(b, "fsync-", fs.durations())
+	if groups := sp.groups.Load() - groups0; groups > 0 {
+		b.ReportMetric(float64(sp.grouped.Load()-grouped0)/float64(groups), "recs/fsync")
+	}
+}
+
+// reportQuantiles reports the p50 and p99 of lat in milliseconds.
+func reportQuantiles(b *testing.B, prefix string, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	for _, q := range []struct {
+		name string
+		f    float64
+	}{{"p50-ms", 0.50}, {"p99-ms", 0.99}} {
+		d := lat[min(len(lat)-1, int(float64(len(lat))*q.f))]
+		b.ReportMetric(float64(d)/float64(time.Millisecond), prefix+q.name)
+	}
+}
+
+// timedFS records how long each fsync of a log file (*.log) takes.
+type timedFS struct {
+	vfs.FS
+	mu  sync.Mutex
+	lat []time.Duration
+}
+
+func (fs *timedFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, category)
+	return fs.wrap(name, f, err)
+}
+
+func (fs *timedFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(oldname, newname, category)
+	return fs.wrap(newname, f, err)
+}
+
+func (fs *timedFS) Unwrap() vfs.FS { return fs.FS }
+
+func (fs *timedFS) wrap(name string, f vfs.File, err error) (vfs.File, error) {
+	if err != nil || !strings.HasSuffix(name, ".log") {
+		return f, err
+	}
+	return timedFile{File: f, fs: fs}, nil
+}
+
+func (fs *timedFS) record(start time.Time) {
+	d := time.Since(start)
+	fs.mu.Lock()
+	fs.lat = append(fs.lat, d)
+	fs.mu.Unlock()
+}
+
+func (fs *timedFS) reset() {
+	fs.mu.Lock()
+	fs.lat = nil
+	fs.mu.Unlock()
+}
+
+func (fs *timedFS) durations() []time.Duration {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return slices.Clone(fs.lat)
+}
+
+type timedFile struct {
+	vfs.File
+	fs *timedFS
+}
+
+func (f timedFile) Sync() error {
+	defer f.fs.record(time.Now())
+	return f.File.Sync()
+}
+
+func (f timedFile) SyncData() error {
+	defer f.fs.record(time.Now())
+	return f.File.SyncData()
 }
