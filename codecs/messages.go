@@ -248,10 +248,22 @@ type InstallState struct {
 	// Opens counts later inits of the install (app opens).
 	Opens      int       `json:"opens"`
 	LastOpenAt time.Time `json:"last_open_at,omitzero"`
+	// Displaced are the inits an earlier init took the install from (they
+	// became app opens), so that the app-open record of one is sent again
+	// when the init that displaced it is delivered again.
+	Displaced []DisplacedInit `json:"displaced,omitempty"`
 	// Absorbed is, per input topic, the highest offset whose effect is in
 	// this state: a re-delivered input at or below it is recognised after a
 	// crash and its outputs are re-sent instead of applying it twice.
 	Absorbed map[string]int64 `json:"absorbed"`
+}
+
+// DisplacedInit is an init that was taken for the install until an earlier
+// one (request id By) was published.
+type DisplacedInit struct {
+	By         string    `json:"by"`
+	RequestID  string    `json:"request_id"`
+	ReceivedAt time.Time `json:"received_at"`
 }
 
 // ClickCandidate is a click found for an install and where its claim

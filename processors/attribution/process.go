@@ -82,6 +82,13 @@ func (a *attributor) install(ctx goka.Context, raw []byte) error {
 		if in.RequestID != st.Install.RequestID {
 			out = append(out, stream.Emission{Topic: Attributions, Key: ctx.Key(), Value: appOpen(st, in, eff)})
 		}
+		// The app opens of the inits this one took the install from.
+		for _, d := range st.Displaced {
+			if d.By == in.RequestID {
+				displaced := codecs.Install{ProjectID: in.ProjectID, InstallID: in.InstallID, RequestID: d.RequestID, ReceivedAt: d.ReceivedAt}
+				out = append(out, stream.Emission{Topic: Attributions, Key: ctx.Key(), Value: appOpen(st, &displaced, eff)})
+			}
+		}
 		return out
 	})
 	return nil
@@ -109,6 +116,7 @@ func (a *attributor) earlierInit(ctx goka.Context, st *codecs.InstallState, in *
 	if later.ReceivedAt.After(st.LastOpenAt) {
 		st.LastOpenAt = later.ReceivedAt
 	}
+	st.Displaced = append(st.Displaced, codecs.DisplacedInit{By: in.RequestID, RequestID: later.RequestID, ReceivedAt: later.ReceivedAt})
 	out := a.request(ctx.Key(), st, eff)
 	out = append(out, a.evaluate(ctx.Key(), st, eff)...)
 	ctx.SetValue(st)

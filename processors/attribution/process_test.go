@@ -442,3 +442,39 @@ func TestEarlierInitPublishedLateBecomesTheInstall(t *testing.T) {
 		t.Errorf("state: install %s, opens %d, waiting %v", st.Install.RequestID, st.Opens, st.Waiting)
 	}
 }
+
+// The earlier init delivered again after a crash sends again the app-open
+// record of the init it took the install from, with the same id.
+func TestRedeliveredEarlierInitResendsTheAppOpenOfTheInitItDisplaced(t *testing.T) {
+	h := start(t)
+	h.tt.Consume(string(Installs), "p1:i1", install("i1", "r2", t0.Add(time.Hour), ""))
+	h.tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0, ""))
+	var open *codecs.Decision
+	for _, d := range drainDecisions(t, h.decisions) {
+		if d.Kind == codecs.KindAppOpen {
+			open = d
+		}
+	}
+	if open == nil || open.OpenRequestID != "r2" {
+		t.Fatalf("no app open for r2: %+v", open)
+	}
+	st := h.tt.TableValue(Table, "p1:i1").(*codecs.InstallState)
+	st.Absorbed[string(Installs)] = 1 << 40 // pretend the earlier init was absorbed before a crash
+	h.tt.SetTableValue(Table, "p1:i1", st)
+	h.tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0, ""))
+	var again *codecs.Decision
+	for _, d := range drainDecisions(t, h.decisions) {
+		if d.Kind == codecs.KindAppOpen {
+			again = d
+		}
+	}
+	if again == nil {
+		t.Fatal("the redelivered earlier init did not send the app open of r2 again")
+	}
+	if diff := cmp.Diff(open, again); diff != "" {
+		t.Errorf("re-sent app open differs (-first +again):\n%s", diff)
+	}
+	if got := h.tt.TableValue(Table, "p1:i1").(*codecs.InstallState).Opens; got != 1 {
+		t.Errorf("opens = %d after the redelivery, want 1", got)
+	}
+}
