@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/gateway/spool"
+	"github.com/hazelnut-mmp/hazelnut/gateway/spool/spooltest"
 	"github.com/hazelnut-mmp/hazelnut/internal/loadgen"
 	"github.com/hazelnut-mmp/hazelnut/stream"
 )
@@ -73,7 +73,7 @@ type redirectRig struct {
 	smu               sync.Mutex
 	server, serverMem []time.Duration
 	// fsyncs times the fsyncs of the click spool's log.
-	fsyncs *fsyncTimer
+	fsyncs *spooltest.FsyncTimer
 }
 
 var (
@@ -85,7 +85,7 @@ var (
 // (drained to discard) and the router with a click spool in memory; they
 // stop with b.
 func newRedirectRig(b *testing.B) *redirectRig {
-	r := &redirectRig{fsyncs: &fsyncTimer{FS: vfs.Default}}
+	r := &redirectRig{fsyncs: spooltest.NewFsyncTimer(vfs.Default)}
 	sp, err := spool.Open(b.TempDir(), discard{}, spool.WithFS(r.fsyncs))
 	if err != nil {
 		b.Fatal(err)
@@ -128,64 +128,7 @@ func (r *redirectRig) reportServer(b *testing.B) {
 	reportLatencies(b, "redirect-server-", r.server, time.Millisecond)
 	reportLatencies(b, "nofsync-server-", r.serverMem, time.Millisecond)
 	r.server, r.serverMem = nil, nil
-	reportLatencies(b, "redirect-fsync-", r.fsyncs.take(), time.Millisecond)
-}
-
-// fsyncTimer records how long each fsync of a log file (*.log) takes.
-type fsyncTimer struct {
-	vfs.FS
-	mu  sync.Mutex
-	lat []time.Duration
-}
-
-func (fs *fsyncTimer) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
-	f, err := fs.FS.Create(name, category)
-	return fs.wrap(name, f, err)
-}
-
-func (fs *fsyncTimer) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
-	f, err := fs.FS.ReuseForWrite(oldname, newname, category)
-	return fs.wrap(newname, f, err)
-}
-
-func (fs *fsyncTimer) Unwrap() vfs.FS { return fs.FS }
-
-func (fs *fsyncTimer) wrap(name string, f vfs.File, err error) (vfs.File, error) {
-	if err != nil || !strings.HasSuffix(name, ".log") {
-		return f, err
-	}
-	return timedLog{File: f, fs: fs}, nil
-}
-
-func (fs *fsyncTimer) record(start time.Time) {
-	d := time.Since(start)
-	fs.mu.Lock()
-	fs.lat = append(fs.lat, d)
-	fs.mu.Unlock()
-}
-
-// take returns the durations recorded since the last call.
-func (fs *fsyncTimer) take() []time.Duration {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	lat := fs.lat
-	fs.lat = nil
-	return lat
-}
-
-type timedLog struct {
-	vfs.File
-	fs *fsyncTimer
-}
-
-func (f timedLog) Sync() error {
-	defer f.fs.record(time.Now())
-	return f.File.Sync()
-}
-
-func (f timedLog) SyncData() error {
-	defer f.fs.record(time.Now())
-	return f.File.SyncData()
+	reportLatencies(b, "redirect-fsync-", r.fsyncs.Take(), time.Millisecond)
 }
 
 func benchRedirectLoopback(b *testing.B, workers int) {

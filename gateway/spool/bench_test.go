@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/hazelnut-mmp/hazelnut/gateway/spool/spooltest"
 	"github.com/hazelnut-mmp/hazelnut/stream"
 )
 
@@ -75,7 +75,7 @@ func BenchmarkEnqueuePaced(b *testing.B) {
 
 func benchEnqueuePaced(b *testing.B, rate float64) {
 	const goroutines = 64
-	fs := &timedFS{FS: vfs.Default}
+	fs := spooltest.NewFsyncTimer(vfs.Default)
 	sp, err := Open(b.TempDir(), newFake(false), WithMaxBytes(1<<40), WithFS(fs))
 	if err != nil {
 		b.Fatal(err)
@@ -84,7 +84,7 @@ func benchEnqueuePaced(b *testing.B, rate float64) {
 	r := stream.Record{Topic: "clicks", Key: "app-1:device-1", Value: make([]byte, 400),
 		Headers: map[string][]byte{"request-id": []byte("0f8fad5b-d9cb-469f-a165-70867728950e")}}
 	groups0, grouped0 := sp.groups.Load(), sp.grouped.Load()
-	fs.reset()
+	fs.Take() // the appends before the measurement
 	lat := make([][]time.Duration, goroutines)
 	b.ResetTimer()
 	start := time.Now()
@@ -108,7 +108,7 @@ func benchEnqueuePaced(b *testing.B, rate float64) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "appends/s")
 	all := slices.Concat(lat...)
 	reportQuantiles(b, "", all)
-	reportQuantiles(b, "fsync-", fs.durations())
+	reportQuantiles(b, "fsync-", fs.Take())
 	if groups := sp.groups.Load() - groups0; groups > 0 {
 		b.ReportMetric(float64(sp.grouped.Load()-grouped0)/float64(groups), "recs/fsync")
 	}
@@ -127,64 +127,4 @@ func reportQuantiles(b *testing.B, prefix string, lat []time.Duration) {
 		d := lat[min(len(lat)-1, int(float64(len(lat))*q.f))]
 		b.ReportMetric(float64(d)/float64(time.Millisecond), prefix+q.name)
 	}
-}
-
-// timedFS records how long each fsync of a log file (*.log) takes.
-type timedFS struct {
-	vfs.FS
-	mu  sync.Mutex
-	lat []time.Duration
-}
-
-func (fs *timedFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
-	f, err := fs.FS.Create(name, category)
-	return fs.wrap(name, f, err)
-}
-
-func (fs *timedFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
-	f, err := fs.FS.ReuseForWrite(oldname, newname, category)
-	return fs.wrap(newname, f, err)
-}
-
-func (fs *timedFS) Unwrap() vfs.FS { return fs.FS }
-
-func (fs *timedFS) wrap(name string, f vfs.File, err error) (vfs.File, error) {
-	if err != nil || !strings.HasSuffix(name, ".log") {
-		return f, err
-	}
-	return timedFile{File: f, fs: fs}, nil
-}
-
-func (fs *timedFS) record(start time.Time) {
-	d := time.Since(start)
-	fs.mu.Lock()
-	fs.lat = append(fs.lat, d)
-	fs.mu.Unlock()
-}
-
-func (fs *timedFS) reset() {
-	fs.mu.Lock()
-	fs.lat = nil
-	fs.mu.Unlock()
-}
-
-func (fs *timedFS) durations() []time.Duration {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	return slices.Clone(fs.lat)
-}
-
-type timedFile struct {
-	vfs.File
-	fs *timedFS
-}
-
-func (f timedFile) Sync() error {
-	defer f.fs.record(time.Now())
-	return f.File.Sync()
-}
-
-func (f timedFile) SyncData() error {
-	defer f.fs.record(time.Now())
-	return f.File.SyncData()
 }

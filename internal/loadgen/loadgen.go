@@ -273,14 +273,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				if !measuring.Load() {
 					continue
 				}
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					w.fail(err)
+				if stop, ok := w.answered(ctx, resp, err); stop {
+					return
+				} else if !ok {
 					continue
 				}
-				w.statuses[resp.StatusCode]++
 				w.lat = append(w.lat, t1.Sub(t0))
 			}
 		})
@@ -352,15 +349,12 @@ func runOpen(ctx context.Context, cfg Config, workers []*worker, do func(uint64)
 				if !measured {
 					continue
 				}
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					w.fail(err)
+				if stop, ok := w.answered(ctx, resp, err); stop {
+					return
+				} else if !ok {
 					continue
 				}
 				last[i] = t1
-				w.statuses[resp.StatusCode]++
 				w.lat = append(w.lat, t1.Sub(at))
 				w.service = append(w.service, t1.Sub(t0))
 			}
@@ -412,6 +406,21 @@ func (r *Result) collect(workers []*worker) {
 	slices.Sort(r.Service)
 	r.Samples = all
 	r.setPercentiles()
+}
+
+// answered counts the outcome of one measured request: its status when it
+// got an answer (ok), else the error, unless ctx ended, which stops the
+// worker.
+func (w *worker) answered(ctx context.Context, resp *http.Response, err error) (stop, ok bool) {
+	if err != nil {
+		if ctx.Err() != nil {
+			return true, false
+		}
+		w.fail(err)
+		return false, false
+	}
+	w.statuses[resp.StatusCode]++
+	return false, true
 }
 
 func (w *worker) fail(err error) {
