@@ -73,24 +73,39 @@ func TestDevAttributesClickLinkInstalls(t *testing.T) {
 		"organic":     {"gaid": "11111111-2222-3333-4444-555555555555"},
 	}
 	want := map[string]string{"by-referrer": "META", "by-gaid": "META", "organic": "ORGANIC"}
-	for id, dd := range installs {
+	// Every request of the test comes from one address, so the install
+	// without a click of its own IP-matches both clicks. It is sent last:
+	// a click goes to the earliest install that claims it, so whatever it
+	// gets first is taken back by the earlier ones. Sent before one of them
+	// it would keep that click (the map's random order made that happen).
+	for _, id := range []string{"by-referrer", "by-gaid", "organic"} {
+		dd := installs[id]
 		if code, out := n.post("/api/client/init", map[string]any{"token": "e2e-client-token-0123456789", "platform": "ANDROID",
 			"install_instance_id": id, "device_data": dd}); code != 202 {
 			t.Fatalf("init %s: %d %v", id, code, out)
 		}
 	}
 	got := map[string]map[string]any{}
+	last := map[string]any{} // the last answer for each install, for the failure message
+	defer func() {
+		if t.Failed() {
+			t.Logf("last answers: %v", last)
+		}
+	}()
 	poll.Until(t, 60*time.Second, "the installs to be attributed", func() bool {
+		done := true
 		for id, source := range want {
 			code, out := n.post("/api/client/attribution-data", map[string]any{"token": "e2e-client-token-0123456789",
 				"platform": "ANDROID", "install_instance_id": id})
+			last[id] = out
 			data, _ := out["data"].(map[string]any)
 			if code != 200 || data["attribution_source"] != source {
-				return false
+				done = false
+				continue
 			}
 			got[id] = data
 		}
-		return true
+		return done
 	})
 	for _, id := range []string{"by-referrer", "by-gaid"} {
 		cd, _ := got[id]["campaign_data"].(map[string]any)
