@@ -48,23 +48,15 @@ type ClickRef struct {
 }
 
 // Earlier orders click refs by (clicked_at, click id).
-func (c ClickRef) Earlier(o ClickRef) bool {
-	if !c.ClickedAt.Equal(o.ClickedAt) {
-		return c.ClickedAt.Before(o.ClickedAt)
-	}
-	return c.ClickID < o.ClickID
-}
+func (c ClickRef) Earlier(o ClickRef) bool { return CompareClicks(c, o) < 0 }
 
 // CompareClicks orders click refs by (clicked_at, click id), for
 // slices.SortFunc and binary searches.
 func CompareClicks(a, b ClickRef) int {
-	switch {
-	case a.Earlier(b):
-		return -1
-	case b.Earlier(a):
-		return 1
+	if c := a.ClickedAt.Compare(b.ClickedAt); c != 0 {
+		return c
 	}
-	return 0
+	return strings.Compare(a.ClickID, b.ClickID)
 }
 
 // InstallRef names an install and its event time.
@@ -75,23 +67,15 @@ type InstallRef struct {
 
 // Before orders installs by (installed_at, install id): the order "first"
 // means everywhere.
-func (i InstallRef) Before(o InstallRef) bool {
-	if !i.InstalledAt.Equal(o.InstalledAt) {
-		return i.InstalledAt.Before(o.InstalledAt)
-	}
-	return i.InstallID < o.InstallID
-}
+func (i InstallRef) Before(o InstallRef) bool { return CompareInstalls(i, o) < 0 }
 
 // CompareInstalls orders installs by (installed_at, install id), for
 // slices.SortFunc and binary searches.
 func CompareInstalls(a, b InstallRef) int {
-	switch {
-	case a.Before(b):
-		return -1
-	case b.Before(a):
-		return 1
+	if c := a.InstalledAt.Compare(b.InstalledAt); c != 0 {
+		return c
 	}
-	return 0
+	return strings.Compare(a.InstallID, b.InstallID)
 }
 
 // TouchpointUpdate is a recorded click as seen from one of its touchpoint

@@ -54,11 +54,8 @@ import (
 // HAZELNUT_SIM_CPUPROFILE=path (CPU profiles of the indexing and the decide
 // phases alone, to path.clicks and path.decide).
 func TestAttributionStream(t *testing.T) {
-	if os.Getenv("HAZELNUT_LONG") != "1" {
-		t.Skip("long measurement: set HAZELNUT_LONG=1")
-	}
-	if env := os.Getenv("HAZELNUT_KAFKA_BROKERS"); env != "" {
-		t.Run("kafka", func(t *testing.T) { measureAttribution(t, strings.Split(env, ","), false) })
+	if kafka := long(t); kafka != nil {
+		t.Run("kafka", func(t *testing.T) { measureAttribution(t, kafka, false) })
 		return
 	}
 	t.Run("embedded", func(t *testing.T) {

@@ -25,9 +25,7 @@ import (
 // the local state it kept). Long: runs only with HAZELNUT_LONG=1, on the
 // embedded broker and on Kafka when HAZELNUT_KAFKA_BROKERS is set.
 func TestTableRecoveryAndRebalance1M(t *testing.T) {
-	if os.Getenv("HAZELNUT_LONG") != "1" {
-		t.Skip("long measurement: set HAZELNUT_LONG=1")
-	}
+	kafka := long(t)
 	t.Run("embedded", func(t *testing.T) {
 		e, err := stream.StartEmbedded(t.TempDir(), 0)
 		if err != nil {
@@ -36,9 +34,22 @@ func TestTableRecoveryAndRebalance1M(t *testing.T) {
 		defer e.Close()
 		measureRecovery(t, e.Brokers(), 1_000_000)
 	})
-	if env := os.Getenv("HAZELNUT_KAFKA_BROKERS"); env != "" {
-		t.Run("kafka", func(t *testing.T) { measureRecovery(t, strings.Split(env, ","), 1_000_000) })
+	if kafka != nil {
+		t.Run("kafka", func(t *testing.T) { measureRecovery(t, kafka, 1_000_000) })
 	}
+}
+
+// long skips t unless HAZELNUT_LONG=1 and returns the brokers named by
+// HAZELNUT_KAFKA_BROKERS, nil when it is unset.
+func long(t *testing.T) (kafka []string) {
+	t.Helper()
+	if os.Getenv("HAZELNUT_LONG") != "1" {
+		t.Skip("long measurement: set HAZELNUT_LONG=1")
+	}
+	if env := os.Getenv("HAZELNUT_KAFKA_BROKERS"); env != "" {
+		return strings.Split(env, ",")
+	}
+	return nil
 }
 
 type timedProc struct {

@@ -243,23 +243,18 @@ func InstallRecord(in *codecs.Install) (stream.Record, error) {
 }
 
 // ClickRecords encodes every click.
-func (w *Workload) ClickRecords() ([]stream.Record, error) {
-	out := make([]stream.Record, len(w.Clicks))
-	for i := range w.Clicks {
-		var err error
-		if out[i], err = ClickRecord(&w.Clicks[i]); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
+func (w *Workload) ClickRecords() ([]stream.Record, error) { return records(w.Clicks, ClickRecord) }
 
 // InstallRecords encodes every install.
 func (w *Workload) InstallRecords() ([]stream.Record, error) {
-	out := make([]stream.Record, len(w.Installs))
-	for i := range w.Installs {
+	return records(w.Installs, InstallRecord)
+}
+
+func records[T any](items []T, encode func(*T) (stream.Record, error)) ([]stream.Record, error) {
+	out := make([]stream.Record, len(items))
+	for i := range items {
 		var err error
-		if out[i], err = InstallRecord(&w.Installs[i]); err != nil {
+		if out[i], err = encode(&items[i]); err != nil {
 			return nil, err
 		}
 	}
