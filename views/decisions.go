@@ -1,8 +1,6 @@
 package views
 
 import (
-	"fmt"
-
 	"github.com/lovoo/goka"
 
 	"github.com/hazelnut-mmp/hazelnut/codecs"
@@ -13,24 +11,13 @@ import (
 // Decisions reads the `decisions` projection by install key. Safe for
 // concurrent use; returns stream.ErrNotReady while the view recovers.
 type Decisions struct {
-	holder stream.ViewHolder
+	p projection[codecs.Decision]
 }
 
 // Get returns the latest decision of an install, or nil if none exists yet.
-func (d *Decisions) Get(key string) (*codecs.Decision, error) {
-	v, err := d.holder.Get(key)
-	if err != nil {
-		return nil, fmt.Errorf("decisions view: %w", err)
-	}
-	if v == nil {
-		return nil, nil
-	}
-	return v.(*codecs.Decision), nil
-}
+func (d *Decisions) Get(key string) (*codecs.Decision, error) { return d.p.get("decisions", key) }
 
 // Component supervises the view behind d.
 func (d *Decisions) Component(brokers []string, opts ...goka.ViewOption) stream.Component {
-	return stream.ViewComponent("view-decisions", &d.holder, func() (*goka.View, error) {
-		return goka.NewView(brokers, projections.DecisionsTable, new(codecs.JSON[codecs.Decision]), opts...)
-	})
+	return d.p.component("decisions", projections.DecisionsTable, brokers, opts)
 }
