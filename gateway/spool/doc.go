@@ -13,7 +13,8 @@
 //
 // A spool is one Pebble database. Records are stored under the key 'r'
 // followed by a big-endian uint64 sequence, so the drainer reads them in
-// the order they were appended; the sequence continues after the last key
+// the order they were appended, and deletes them one by one once the broker
+// acknowledged them; the sequence continues after the last key
 // found by Open. The value is the record (topic, key, value and headers) in
 // a compact binary encoding that starts with a version byte (see encode.go).
 // Open recounts records and bytes by iterating the database; the bound
@@ -49,11 +50,12 @@
 //
 // # Duplicates
 //
-// Delivery is at least once. Two cases publish a record twice with the same
-// content: a direct send whose acknowledgement did not arrive within the
-// send timeout is spooled, but the producer may still write it (possibly
-// after records published later); and a drain batch that failed part way is
-// retried whole, so records of it that the broker had acknowledged are sent
-// again. Consumers drop duplicates by the request id carried inside the
-// values.
+// Delivery is at least once. Three cases publish a record twice with the
+// same content: the drainer's deletions are not synced of their own, so a
+// crash can bring back batches the broker had acknowledged; a direct send
+// whose acknowledgement did not arrive within the send timeout is spooled,
+// but the producer may still write it (possibly after records published
+// later); and a drain batch that failed part way is retried whole, so
+// records of it that the broker had acknowledged are sent again. Consumers
+// drop duplicates by the request id carried inside the values.
 package spool

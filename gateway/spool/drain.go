@@ -179,18 +179,27 @@ func (s *Spool) quarantine(seq uint64, key, val []byte, cause error) error {
 
 // remove deletes an acknowledged batch; when it was the last one, Publish
 // sends directly again.
+//
+// The records are deleted one by one: a range deletion per batch would add
+// a range tombstone for every drained batch, and every iterator the drainer
+// opens would fragment all of them again (batches are small while the
+// broker keeps up). The deletion is not synced of its own: it becomes
+// durable with the next append's fsync or at Close. A crash before that
+// brings the batch back, and it is published again (see Duplicates in the
+// package documentation); an fsync per drained batch would double the
+// fsyncs the appenders wait behind.
 func (s *Spool) remove(b *batch) error {
-	start := make([]byte, keyLen)
-	end := make([]byte, keyLen)
-	start[0], end[0] = recordPrefix, recordPrefix
-	binary.BigEndian.PutUint64(start[1:], b.first)
-	binary.BigEndian.PutUint64(end[1:], b.last+1)
+	key := make([]byte, keyLen)
+	key[0] = recordPrefix
 	wb := s.db.NewBatch()
 	defer wb.Close()
-	if err := wb.DeleteRange(start, end, nil); err != nil {
-		return fmt.Errorf("spool: delete: %w", err)
+	for seq := b.first; seq <= b.last; seq++ {
+		binary.BigEndian.PutUint64(key[1:], seq)
+		if err := wb.Delete(key, nil); err != nil {
+			return fmt.Errorf("spool: delete: %w", err)
+		}
 	}
-	if err := wb.Commit(pebble.Sync); err != nil {
+	if err := wb.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("spool: delete: %w", err)
 	}
 	s.head = b.last + 1
