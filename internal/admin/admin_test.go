@@ -43,4 +43,10 @@ func TestAdminEndpoints(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `hazelnut_test_events_total{otel_scope_name="test",otel_scope_schema_url="",otel_scope_version=""} 3`) || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("metrics: %d\n%s", code, body)
 	}
+	if code, body := get("/debug/pprof/goroutine?debug=1"); code != 200 || !strings.Contains(body, "goroutine profile:") {
+		t.Errorf("goroutine profile: %d %.200s", code, body)
+	}
+	if code, body := get("/debug/pprof/profile?seconds=1"); code != 200 || len(body) == 0 {
+		t.Errorf("CPU profile: %d, %d bytes", code, len(body))
+	}
 }
