@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,15 +21,17 @@ import (
 // loadFlags are the settings of `hazelnut load`.
 type loadFlags struct {
 	url, body, token string
+	method           string
 	conns            int
+	rate             float64
 	duration, warmup time.Duration
 	timeout          time.Duration
 	varyInstall      bool
 }
 
-// loadCommand drives an endpoint with a closed loop of persistent
-// connections and prints the rate, the answers by status and the latency
-// percentiles of the measured period.
+// loadCommand drives an endpoint over persistent connections, in a closed
+// loop or at a fixed offered rate, and prints the rate, the answers by
+// status and the latency percentiles of the measured period.
 func loadCommand(stdout io.Writer) *cobra.Command {
 	var f loadFlags
 	cmd := &cobra.Command{
@@ -35,7 +39,15 @@ func loadCommand(stdout io.Writer) *cobra.Command {
 		Short: "Drive an endpoint with concurrent requests and report rate and latency",
 		Long: `load sends the body of --body to --url over --conns persistent connections, each sending its
 next request as soon as the previous one is answered. After --warmup it measures for --duration
-and prints requests per second, the answers by status and the latency percentiles.`,
+and prints requests per second, the answers by status and the latency percentiles.
+
+With --rate the loop is open: requests are due on a fixed schedule of --rate per second spread
+over the connections, and a latency counts from the time its request was due, so a request that
+waited for its connection's previous answer carries that wait. The output then also gives the
+requests that started late and the latency counted from the actual send.
+
+With --method GET no body is needed (e.g. a click link: redirects are not followed, a 302 is
+counted by its status).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.config()
@@ -55,10 +67,12 @@ and prints requests per second, the answers by status and the latency percentile
 	}
 	fs := cmd.Flags()
 	fs.SortFlags = false
-	fs.StringVar(&f.url, "url", "http://127.0.0.1:4000/api/client/init", "URL to POST to")
-	fs.StringVar(&f.body, "body", "", "file with the JSON request body (required)")
+	fs.StringVar(&f.url, "url", "http://127.0.0.1:4000/api/client/init", "URL to send the requests to")
+	fs.StringVar(&f.method, "method", http.MethodPost, "HTTP method: POST or GET")
+	fs.StringVar(&f.body, "body", "", "file with the JSON request body (required for POST)")
 	fs.StringVar(&f.token, "token", "", "replaces the body's \"token\" field when set")
 	fs.IntVar(&f.conns, "conns", 64, "persistent connections, one request in flight each")
+	fs.Float64Var(&f.rate, "rate", 0, "offered requests per second over all connections (0: closed loop)")
 	fs.DurationVar(&f.duration, "duration", 30*time.Second, "measured period")
 	fs.DurationVar(&f.warmup, "warmup", 5*time.Second, "period before the measured one, not counted")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound of one request")
@@ -69,8 +83,17 @@ and prints requests per second, the answers by status and the latency percentile
 
 func (f loadFlags) config() (loadgen.Config, error) {
 	var errs []error
-	if f.body == "" {
-		errs = append(errs, errors.New("--body: required"))
+	method := strings.ToUpper(f.method)
+	switch {
+	case method != http.MethodPost && method != http.MethodGet:
+		errs = append(errs, fmt.Errorf("--method: %q is not POST or GET", f.method))
+	case method == http.MethodPost && f.body == "":
+		errs = append(errs, errors.New("--body: required for POST"))
+	case method == http.MethodGet && (f.body != "" || f.token != "" || f.varyInstall):
+		errs = append(errs, errors.New("--body, --token and --vary-install-id apply to POST only"))
+	}
+	if f.rate < 0 {
+		errs = append(errs, fmt.Errorf("--rate: %g is negative", f.rate))
 	}
 	if f.conns <= 0 || f.conns > 10000 {
 		errs = append(errs, fmt.Errorf("--conns: %d is not between 1 and 10000", f.conns))
@@ -84,11 +107,15 @@ func (f loadFlags) config() (loadgen.Config, error) {
 	if err := errors.Join(errs...); err != nil {
 		return loadgen.Config{}, err
 	}
+	cfg := loadgen.Config{URL: f.url, Method: method, Conns: f.conns, Rate: f.rate, Duration: f.duration,
+		Warmup: f.warmup, Timeout: f.timeout}
+	if method == http.MethodGet {
+		return cfg, nil
+	}
 	raw, err := os.ReadFile(f.body)
 	if err != nil {
 		return loadgen.Config{}, fmt.Errorf("--body: %v", err)
 	}
-	cfg := loadgen.Config{URL: f.url, Conns: f.conns, Duration: f.duration, Warmup: f.warmup, Timeout: f.timeout}
 	cfg.Body, cfg.BodyFunc, err = loadBody(raw, f.token, f.varyInstall)
 	if err != nil {
 		return loadgen.Config{}, fmt.Errorf("--body %s: %v", f.body, err)
@@ -148,6 +175,10 @@ func printLoad(w io.Writer, url string, r loadgen.Result) {
 		fmt.Fprintf(w, "  status    %d: %d\n", c, r.Statuses[c])
 	}
 	fmt.Fprintf(w, "  latency   p50 %s  p90 %s  p99 %s  max %s\n", msStr(r.P50), msStr(r.P90), msStr(r.P99), msStr(r.Max))
+	if r.Offered > 0 {
+		fmt.Fprintf(w, "  offered   %.0f requests/s, %d started late\n", r.Offered, r.Late)
+		fmt.Fprintf(w, "  from send p50 %s  p99 %s\n", msStr(r.ServiceP50), msStr(r.ServiceP99))
+	}
 	if r.FirstError != nil {
 		fmt.Fprintf(w, "  error     %v\n", r.FirstError)
 	}

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -222,6 +224,52 @@ func TestLoadCommand(t *testing.T) {
 	code = execute(context.Background(), []string{"load", "--conns", "0"}, &out, &errb, func(string) (string, bool) { return "", false })
 	if code != exitConfig {
 		t.Fatalf("bad flags: exit %d", code)
+	}
+}
+
+// With --method GET and --rate the load command sends GETs without a body
+// at the offered rate, counts redirects by status without following them
+// and reports the open loop's figures; contradictory flags are refused.
+func TestLoadCommandOpenLoopGet(t *testing.T) {
+	var gets, others atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.ContentLength > 0 {
+			others.Add(1)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		gets.Add(1)
+		http.Redirect(w, r, "https://elsewhere.example/", http.StatusFound)
+	}))
+	t.Cleanup(srv.Close)
+	none := func(string) (string, bool) { return "", false }
+	var out, errb strings.Builder
+	code := execute(context.Background(), []string{"load", "--method", "get", "--url", srv.URL + "/c/news",
+		"--rate", "200", "--conns", "4", "--duration", "500ms", "--warmup", "0s"}, &out, &errb, none)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"status    302: ", "offered   200 requests/s", "from send p50"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("no %q in output:\n%s", want, out.String())
+		}
+	}
+	// 200/s for 0.5 s: about 100 requests, far fewer than a closed loop sends.
+	if n := gets.Load(); n < 80 || n > 130 || others.Load() != 0 {
+		t.Fatalf("%d GETs (want about 100), %d other requests", n, others.Load())
+	}
+
+	for _, args := range [][]string{
+		{"load", "--method", "PUT", "--body", "x.json"},
+		{"load", "--method", "GET", "--body", "x.json"},
+		{"load", "--method", "GET", "--token", "t"},
+		{"load", "--body", "x.json", "--rate", "-1"},
+		{"load"},
+	} {
+		errb.Reset()
+		if code := execute(context.Background(), args, &out, &errb, none); code != exitConfig {
+			t.Fatalf("%v: exit %d (%s)", args, code, errb.String())
+		}
 	}
 }
 
