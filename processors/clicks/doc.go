@@ -1,12 +1,15 @@
 // Package clicks is the clicks group: it owns the table keyed by click id
-// (lr_ia_id) holding the click, the installs that claim it and which of them
-// holds it, and it arbitrates claims so that a click is credited to one
-// install only: the earliest claimant by (installed_at, install id).
+// (lr_ia_id) holding the click's reference (codecs.ClickRef: what claim
+// answers and expiry need; the whole click stays on its topic), the
+// installs that claim it and which of them holds it, and it arbitrates
+// claims so that a click is credited to one install only: the earliest
+// claimant by (installed_at, install id).
 //
-// Input `clicks` → a new click is stored, sent on `clicks-recorded` and, as
-// one TouchpointUpdate per device id it carries (gaid, idfa, idfv; empty and
-// all-zero ids are skipped) and one for its client address, on
-// `touchpoint-updates`, where the touchpoints group indexes it. A click id
+// Input `clicks` → a new click's reference is stored, the click is sent on
+// `clicks-recorded` and, as one TouchpointUpdate per device id it carries
+// (gaid, idfa, idfv; empty and all-zero ids are skipped) and one for its
+// client address, on `touchpoint-updates`, where the touchpoints group
+// indexes it. A click id
 // already stored is a duplicate and changes nothing. Claims that were
 // waiting for the click are answered: the earliest claimant of the click's
 // project is granted it, the other claimants of that project are denied it,

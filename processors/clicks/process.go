@@ -41,6 +41,13 @@ func load(ctx goka.Context) (st *State, existed bool, err error) {
 		return nil, false, fmt.Errorf("clicks: key %q holds %T, not a click", ctx.Key(), v)
 	}
 	st.ClickID = ctx.Key()
+	if st.Click != nil {
+		if st.Ref == nil {
+			ref := clickRef(st.Click)
+			st.Ref = &ref
+		}
+		st.Click = nil
+	}
 	if st.Absorbed == nil {
 		st.Absorbed = map[string]int64{}
 	}
@@ -74,17 +81,18 @@ func (g *group) click(ctx goka.Context, raw []byte) error {
 	g.marks.Observe(ctx, c.ReceivedAt)
 	input := inputOf(ctx, raw)
 	stream.Once(ctx, st.Absorbed, func() []stream.Emission {
-		if st.Click != nil {
+		if st.Ref != nil {
 			// A duplicate: the click is recorded already and its outputs
 			// were sent; only the offset is noted.
 			ctx.SetValue(st)
 			return nil
 		}
-		st.Click, st.ClickInput = c, input
+		ref := clickRef(c)
+		st.Ref, st.ClickInput = &ref, input
 		g.arbitrateWaiting(st, input)
 		ctx.SetValue(st)
-		return clickOutputs(st, input)
-	}, func() []stream.Emission { return clickOutputs(st, input) })
+		return clickOutputs(st, c, input)
+	}, func() []stream.Emission { return clickOutputs(st, c, input) })
 	return nil
 }
 
@@ -104,7 +112,7 @@ func validateClick(key string, c *codecs.Click) error {
 // arrived: claimants of another project learn it is unknown to them and are
 // dropped; the earliest of the others gets it, the rest are denied.
 func (g *group) arbitrateWaiting(st *State, input string) {
-	project := st.Click.ProjectID
+	project := st.Ref.ProjectID
 	var same []Claimant
 	for _, cl := range st.Claims {
 		if cl.ProjectID != project {
@@ -127,13 +135,13 @@ func (g *group) arbitrateWaiting(st *State, input string) {
 	}
 }
 
-// clickOutputs are what recording the click sent, rebuilt from the state:
-// nothing for a duplicate (input did not record the click).
-func clickOutputs(st *State, input string) []stream.Emission {
+// clickOutputs are what recording the click c sent, rebuilt from the
+// state and the input: nothing for a duplicate (input did not record the
+// click). A redelivered input has the content that recorded the click.
+func clickOutputs(st *State, c *codecs.Click, input string) []stream.Emission {
 	var out []stream.Emission
-	if st.Click != nil && st.ClickInput == input {
-		c := st.Click
-		ref := clickRef(c)
+	if st.Ref != nil && st.ClickInput == input {
+		ref := *st.Ref
 		seen := map[string]bool{}
 		touch := func(key, kind string) {
 			if seen[key] {
@@ -205,7 +213,7 @@ func reply(st *State, cl Claimant, status string) codecs.AttributionReply {
 	}
 	switch status {
 	case codecs.ClaimGranted:
-		ref := clickRef(st.Click)
+		ref := *st.Ref
 		r.Click = &ref
 	case codecs.ClaimDenied, codecs.ClaimRevoked:
 		r.Holder = st.Holder
@@ -275,11 +283,11 @@ func validateClaim(key string, in *codecs.ClickClaim) error {
 func applyClaim(st *State, in *codecs.ClickClaim, input string) {
 	cl := Claimant{ProjectID: in.ProjectID, InstallRef: codecs.InstallRef{InstallID: in.InstallID, InstalledAt: in.InstalledAt}}
 	switch {
-	case st.Click == nil:
+	case st.Ref == nil:
 		st.add(cl)
 		st.remember(input, reply(st, st.Claims[st.find(cl.ProjectID, cl.InstallID)], codecs.ClaimPending))
 		return
-	case in.ProjectID != st.Click.ProjectID:
+	case in.ProjectID != st.Ref.ProjectID:
 		st.remember(input, reply(st, cl, codecs.ClaimUnknown))
 		return
 	}
@@ -297,7 +305,7 @@ func applyClaim(st *State, in *codecs.ClickClaim, input string) {
 		}
 	}
 	if prev != "" && prev != first.InstallID {
-		if i := st.find(st.Click.ProjectID, prev); i >= 0 {
+		if i := st.find(st.Ref.ProjectID, prev); i >= 0 {
 			st.remember(input, reply(st, st.Claims[i], codecs.ClaimRevoked))
 		}
 	}
@@ -313,7 +321,7 @@ func applyRelease(st *State, in *codecs.ClickClaim, input string) {
 	}
 	st.Claims = slices.Delete(st.Claims, i, i+1)
 	st.forget(in.ProjectID, in.InstallID)
-	if st.Click == nil || st.Holder != in.InstallID {
+	if st.Ref == nil || st.Holder != in.InstallID {
 		return
 	}
 	st.Holder = ""
@@ -332,12 +340,17 @@ func (g *group) sweep(ctx goka.Context, value any, watermark time.Time) {
 	if !ok {
 		return
 	}
-	if st.Click != nil {
-		keep, err := g.deps.Retention(st.Click.ProjectID, st.Click.ReceivedAt)
+	ref := st.Ref
+	if ref == nil && st.Click != nil {
+		r := clickRef(st.Click)
+		ref = &r
+	}
+	if ref != nil {
+		keep, err := g.deps.Retention(ref.ProjectID, ref.ClickedAt)
 		if err != nil {
 			return // the catalog will answer on a later sweep
 		}
-		if st.Click.ReceivedAt.Add(keep).Before(watermark) {
+		if ref.ClickedAt.Add(keep).Before(watermark) {
 			ctx.Delete()
 		}
 		return

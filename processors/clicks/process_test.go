@@ -205,7 +205,8 @@ func TestNewClickSendsTouchpointsAndRecord(t *testing.T) {
 	if diff := cmp.Diff([]kv{{"k1", &c}}, decodeKV[codecs.Click](t, drain(h.rec))); diff != "" {
 		t.Errorf("recorded (-want +got):\n%s", diff)
 	}
-	if st := h.state("k1"); st == nil || st.Click == nil || st.Click.RequestID != c.RequestID {
+	// The state keeps the reference only; the click stays on its topic.
+	if st := h.state("k1"); st == nil || st.Ref == nil || st.Click != nil || !cmp.Equal(*st.Ref, ref) || st.ClickInput == "" {
 		t.Errorf("state %+v", st)
 	}
 	h.wantAnswers()
@@ -229,8 +230,8 @@ func TestDuplicateClickIsDropped(t *testing.T) {
 	if got := drain(h.rec); len(got) != 0 {
 		t.Errorf("a duplicate was recorded again: %v", got)
 	}
-	if st := h.state("k1"); st.Click.RequestID != first.RequestID || !st.Click.ReceivedAt.Equal(at(0)) {
-		t.Errorf("the duplicate replaced the click: %+v", st.Click)
+	if st := h.state("k1"); !st.Ref.ClickedAt.Equal(at(0)) {
+		t.Errorf("the duplicate replaced the click: %+v", st.Ref)
 	}
 	h.noDLQ()
 }
@@ -463,6 +464,41 @@ func (h *harness) absorbAll(click string) (before *State, restore func()) {
 		st.Absorbed = real
 		h.tt.SetTableValue(Table, click, st)
 	}
+}
+
+// A state written before the group kept only the click's reference (the
+// whole click under "click") is read as that reference: a claim is granted
+// with it, and the state written back holds the reference alone.
+func TestStateWithWholeClickIsReadAsReference(t *testing.T) {
+	h := start(t)
+	c := clickMsg("k1", "p1", at(0))
+	c.ClientIP, c.UserAgent, c.URL = "203.0.113.9", "Mozilla/5.0 (Linux; Android 14)", "https://example.com/?gclid=g-1&utm_source=x"
+	c.Params["utm_source"] = "x"
+	h.tt.SetTableValue(Table, "k1", &State{ClickID: "k1", Click: &c, ClickInput: "clicks#0123", Absorbed: map[string]int64{}})
+
+	h.claim("k1", "p1", "i1", at(10))
+	want := codecs.ClickRef{ClickID: "k1", ProjectID: "p1", CampaignID: "c1", Source: "link", Platform: "Android",
+		Params: map[string]string{"gclid": "g-1"}, ClickedAt: at(0)}
+	got := decodeKV[codecs.AttributionReply](t, drain(h.replies))
+	if len(got) != 1 {
+		t.Fatalf("replies %+v", got)
+	}
+	if r := got[0].Value.(*codecs.AttributionReply); r.Claim != codecs.ClaimGranted || r.Click == nil || !cmp.Equal(*r.Click, want) {
+		t.Fatalf("reply %+v", r)
+	}
+	st := h.state("k1")
+	if st.Click != nil || st.Ref == nil || !cmp.Equal(*st.Ref, want) || st.Holder != "i1" {
+		t.Fatalf("state written back %+v", st)
+	}
+	raw, err := json.Marshal(st)
+	var fields map[string]json.RawMessage
+	if err == nil {
+		err = json.Unmarshal(raw, &fields)
+	}
+	if _, whole := fields["click"]; err != nil || whole {
+		t.Fatalf("state JSON %s (%v) still holds the whole click", raw, err)
+	}
+	h.noDLQ()
 }
 
 // An input redelivered after a crash is not applied again and sends again

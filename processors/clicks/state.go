@@ -10,9 +10,15 @@ import (
 type State struct {
 	// ClickID is the table key.
 	ClickID string `json:"click_id"`
-	// Click is the click, nil while only claims for it have arrived.
+	// Ref is what the group keeps of the click (what claim answers and
+	// expiry need), nil while only claims for it have arrived. The rest of
+	// the click stays on the clicks topic: a redelivered click rebuilds
+	// its outputs from the record itself.
+	Ref *codecs.ClickRef `json:"ref,omitempty"`
+	// Click is the whole click as states written before Ref existed hold
+	// it; load turns it into Ref, so it is never written again.
 	Click *codecs.Click `json:"click,omitempty"`
-	// ClickInput is the input (topic#digest) that recorded Click, so a
+	// ClickInput is the input (topic#digest) that recorded the click, so a
 	// redelivery of it re-sends the click's outputs and a duplicate does
 	// not.
 	ClickInput string `json:"click_input,omitempty"`
