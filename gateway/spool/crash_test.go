@@ -3,6 +3,7 @@ package spool
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -24,65 +25,14 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 	sp := openSpool(t, dir, newFake(false), WithFS(fs))
 
 	const goroutines, perGoroutine = 32, 60
-	var mu sync.Mutex
-	acked := map[string]int{} // key → records returned so far
-	type image struct {
-		fs    *vfs.MemFS
-		acked map[string]int
-	}
-	var images []image
-	crash := func(unsynced int) {
-		mu.Lock()
-		snap := make(map[string]int, len(acked))
-		for k, n := range acked {
-			snap[k] = n
+	images := appendWithCrashes(t, fs, goroutines, perGoroutine, 400, 1, func(g int, r stream.Record) error {
+		if g%2 == 0 {
+			return sp.Enqueue(context.Background(), r)
 		}
-		mu.Unlock()
-		cfg := vfs.CrashCloneCfg{UnsyncedDataPercent: unsynced}
-		if unsynced > 0 {
-			cfg.RNG = rand.New(rand.NewPCG(uint64(len(images)), 1))
-		}
-		images = append(images, image{fs: fs.CrashClone(cfg), acked: snap})
-	}
-
-	var wg sync.WaitGroup
-	progress := make(chan struct{}, goroutines*perGoroutine)
-	errs := make(chan error, goroutines)
-	for g := range goroutines {
-		wg.Go(func() {
-			key := fmt.Sprintf("g%d", g)
-			for i := range perGoroutine {
-				var err error
-				if g%2 == 0 {
-					err = sp.Enqueue(context.Background(), rec(key, i))
-				} else {
-					_, err = sp.Publish(context.Background(), rec(key, i))
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				acked[key] = i + 1
-				mu.Unlock()
-				progress <- struct{}{}
-			}
-		})
-	}
-	// Crash images while appends are in flight, after every few hundred
-	// acknowledged records.
-	for i := 1; i <= goroutines*perGoroutine; i++ {
-		<-progress
-		if i%400 == 0 {
-			crash(50 * (i / 400 % 2))
-		}
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	crash(0)
+		_, err := sp.Publish(context.Background(), r)
+		return err
+	}, nil)
+	images = append(images, finalImage(fs, goroutines, perGoroutine, nil))
 	if groups, grouped := sp.groups.Load(), sp.grouped.Load(); groups >= grouped {
 		t.Errorf("%d fsyncs for %d records: the grouped path was not exercised", groups, grouped)
 	}
@@ -141,62 +91,13 @@ func TestCrashWhileDraining(t *testing.T) {
 	startDrainer(t, sp)
 
 	const goroutines, perGoroutine = 16, 100
-	var mu sync.Mutex
-	acked := map[string]int{}
-	type image struct {
-		fs       *vfs.MemFS
-		acked    map[string]int
-		received []stream.Record
-	}
-	var images []image
-	crash := func(unsynced int) {
-		mu.Lock()
-		snap := make(map[string]int, len(acked))
-		for k, n := range acked {
-			snap[k] = n
-		}
-		mu.Unlock()
-		cfg := vfs.CrashCloneCfg{UnsyncedDataPercent: unsynced}
-		if unsynced > 0 {
-			cfg.RNG = rand.New(rand.NewPCG(uint64(len(images)), 2))
-		}
-		img := fs.CrashClone(cfg)
-		// What the broker received is read after the image: a delete in the
-		// image follows the acknowledgement of its records.
-		images = append(images, image{fs: img, acked: snap, received: broker.received()})
-	}
-
-	var wg sync.WaitGroup
-	progress := make(chan struct{}, goroutines*perGoroutine)
-	errs := make(chan error, goroutines)
-	for g := range goroutines {
-		wg.Go(func() {
-			key := fmt.Sprintf("g%d", g)
-			for i := range perGoroutine {
-				if err := sp.Enqueue(context.Background(), rec(key, i)); err != nil {
-					errs <- err
-					return
-				}
-				mu.Lock()
-				acked[key] = i + 1
-				mu.Unlock()
-				progress <- struct{}{}
-			}
-		})
-	}
-	for i := 1; i <= goroutines*perGoroutine; i++ {
-		<-progress
-		if i%200 == 0 {
-			crash(50 * (i / 200 % 2))
-		}
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	// What the broker received is read after each image: a delete in the
+	// image follows the acknowledgement of its records.
+	images := appendWithCrashes(t, fs, goroutines, perGoroutine, 200, 2, func(_ int, r stream.Record) error {
+		return sp.Enqueue(context.Background(), r)
+	}, broker.received)
 	waitEmpty(t, sp)
-	crash(0)
+	images = append(images, finalImage(fs, goroutines, perGoroutine, broker.received))
 	if n := int64(broker.count()); n < goroutines*perGoroutine {
 		t.Fatalf("the broker received %d records", n)
 	}
@@ -247,4 +148,79 @@ func TestCrashWhileDraining(t *testing.T) {
 	if n, b := re.Len(); n != 0 || b != 0 {
 		t.Fatalf("after a clean close the spool holds %d records (%d bytes)", n, b)
 	}
+}
+
+// crashImage is a crash image of fs and what was acknowledged before it;
+// received, when set, is read after the image is taken.
+type crashImage struct {
+	fs       *vfs.MemFS
+	acked    map[string]int
+	received []stream.Record
+}
+
+// appendWithCrashes runs goroutines that append perGoroutine records each
+// (key "g<n>", values 0, 1, ...) with appendFn and takes a crash image
+// after every `every` acknowledged records, alternately with synced data
+// only and with half of the unsynced data (seeded with seed).
+func appendWithCrashes(t *testing.T, fs *vfs.MemFS, goroutines, perGoroutine, every int, seed uint64,
+	appendFn func(g int, r stream.Record) error, received func() []stream.Record) []crashImage {
+	t.Helper()
+	var mu sync.Mutex
+	acked := map[string]int{} // key → records returned so far
+	var images []crashImage
+	var wg sync.WaitGroup
+	progress := make(chan struct{}, goroutines*perGoroutine)
+	errs := make(chan error, goroutines)
+	for g := range goroutines {
+		wg.Go(func() {
+			key := fmt.Sprintf("g%d", g)
+			for i := range perGoroutine {
+				if err := appendFn(g, rec(key, i)); err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				acked[key] = i + 1
+				mu.Unlock()
+				progress <- struct{}{}
+			}
+		})
+	}
+	// Crash images while appends are in flight.
+	for i := 1; i <= goroutines*perGoroutine; i++ {
+		<-progress
+		if i%every == 0 {
+			mu.Lock()
+			snap := maps.Clone(acked)
+			mu.Unlock()
+			cfg := vfs.CrashCloneCfg{UnsyncedDataPercent: 50 * (i / every % 2)}
+			if cfg.UnsyncedDataPercent > 0 {
+				cfg.RNG = rand.New(rand.NewPCG(uint64(len(images)), seed))
+			}
+			img := crashImage{fs: fs.CrashClone(cfg), acked: snap}
+			if received != nil {
+				img.received = received()
+			}
+			images = append(images, img)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return images
+}
+
+// finalImage is a crash image (synced data only) taken after every append
+// of appendWithCrashes returned.
+func finalImage(fs *vfs.MemFS, goroutines, perGoroutine int, received func() []stream.Record) crashImage {
+	img := crashImage{fs: fs.CrashClone(vfs.CrashCloneCfg{}), acked: map[string]int{}}
+	for g := range goroutines {
+		img.acked[fmt.Sprintf("g%d", g)] = perGoroutine
+	}
+	if received != nil {
+		img.received = received()
+	}
+	return img
 }
