@@ -16,7 +16,7 @@ const (
 	DefaultCacheSize int64 = 256 << 20
 
 	// DefaultMemTableSize is the largest memtable of each database.
-	DefaultMemTableSize = 32 << 20
+	DefaultMemTableSize = 16 << 20
 
 	// DefaultRecoveryOffsetInterval is how often, at most, the in-memory
 	// offset is persisted (besides MarkRecovered and Close).
@@ -154,7 +154,10 @@ func (c *config) pebbleOptions(cache *pebble.Cache) *pebble.Options {
 	// keys within seconds (an install's state with each answer), which a
 	// memtable absorbs before it reaches a table file, and fewer flushes
 	// mean less compaction. Pebble starts each database with a small
-	// memtable and grows it only under write load.
+	// memtable and grows it only under write load. 16 MiB rather than 32:
+	// every read and write searches the memtable's skiplist, and the
+	// smaller one costs less than its extra flushes and compactions (8 MiB
+	// cost more again; docs/BENCHMARKS.md, step 6).
 	o.MemTableSize = DefaultMemTableSize
 	// No write-ahead log unless writes are to be synced: the changelog is
 	// the source of truth and a crashed database is discarded at its next
