@@ -9,8 +9,8 @@
 // `clicks-recorded` and, as one TouchpointUpdate per device id it carries
 // (gaid, idfa, idfv; empty and all-zero ids are skipped) and one for its
 // client address, on `touchpoint-updates`, where the touchpoints group
-// indexes it. A click id
-// already stored is a duplicate and changes nothing. Claims that were
+// indexes it. A click id already stored is a duplicate and changes
+// nothing. Claims that were
 // waiting for the click are answered: the earliest claimant of the click's
 // project is granted it, the other claimants of that project are denied it,
 // and claimants of another project are told it is unknown to them.

@@ -41,13 +41,7 @@ func load(ctx goka.Context) (st *State, existed bool, err error) {
 		return nil, false, fmt.Errorf("clicks: key %q holds %T, not a click", ctx.Key(), v)
 	}
 	st.ClickID = ctx.Key()
-	if st.Click != nil {
-		if st.Ref == nil {
-			ref := clickRef(st.Click)
-			st.Ref = &ref
-		}
-		st.Click = nil
-	}
+	st.upgrade()
 	if st.Absorbed == nil {
 		st.Absorbed = map[string]int64{}
 	}
@@ -340,17 +334,13 @@ func (g *group) sweep(ctx goka.Context, value any, watermark time.Time) {
 	if !ok {
 		return
 	}
-	ref := st.Ref
-	if ref == nil && st.Click != nil {
-		r := clickRef(st.Click)
-		ref = &r
-	}
-	if ref != nil {
-		keep, err := g.deps.Retention(ref.ProjectID, ref.ClickedAt)
+	st.upgrade()
+	if st.Ref != nil {
+		keep, err := g.deps.Retention(st.Ref.ProjectID, st.Ref.ClickedAt)
 		if err != nil {
 			return // the catalog will answer on a later sweep
 		}
-		if ref.ClickedAt.Add(keep).Before(watermark) {
+		if st.Ref.ClickedAt.Add(keep).Before(watermark) {
 			ctx.Delete()
 		}
 		return

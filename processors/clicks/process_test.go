@@ -501,6 +501,20 @@ func TestStateWithWholeClickIsReadAsReference(t *testing.T) {
 	h.noDLQ()
 }
 
+// A sweep keeps a click of an older state (the whole click, no reference)
+// until its retention has passed, as it keeps any other click.
+func TestSweepKeepsWholeClickStateWithinRetention(t *testing.T) {
+	h := start(t)
+	c := clickMsg("k1", "p1", at(0))
+	h.tt.SetTableValue(Table, "k1", &State{ClickID: "k1", Click: &c, ClickInput: "clicks#0123", Absorbed: map[string]int64{}})
+	h.advance(at(60))
+	h.sweep()
+	if h.state("k1") == nil {
+		t.Fatal("the sweep deleted a click an hour old")
+	}
+	h.noDLQ()
+}
+
 // An input redelivered after a crash is not applied again and sends again
 // what it sent, with the same content.
 func TestRedeliveryResendsWithoutApplying(t *testing.T) {

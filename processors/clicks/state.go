@@ -38,6 +38,19 @@ type State struct {
 	Absorbed map[string]int64 `json:"absorbed"`
 }
 
+// upgrade turns the whole click of a state written before Ref existed into
+// its reference.
+func (st *State) upgrade() {
+	if st.Click == nil {
+		return
+	}
+	if st.Ref == nil {
+		ref := clickRef(st.Click)
+		st.Ref = &ref
+	}
+	st.Click = nil
+}
+
 // Claimant is an install claiming the click.
 type Claimant struct {
 	ProjectID string `json:"project_id"`
