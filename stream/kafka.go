@@ -10,10 +10,18 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
+	metrics "github.com/rcrowley/go-metrics"
 	"go.uber.org/zap"
 
 	"github.com/hazelnut-mmp/hazelnut/stream/commit"
 )
+
+func init() {
+	// Sarama's own metrics (histograms and meters updated with every
+	// request) are never read by Hazelnut: switched off the way sarama's
+	// documentation says, with go-metrics' process-wide switch.
+	metrics.UseNilMetrics = true
+}
 
 // DefaultVersion is the Kafka protocol version Hazelnut speaks unless told
 // otherwise. 3.6 request versions are served by Kafka 3.x and 4.x brokers

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	metrics "github.com/rcrowley/go-metrics"
 )
 
 func TestSaramaConfigIsSafe(t *testing.T) {
@@ -29,6 +30,7 @@ func TestSaramaConfigIsSafe(t *testing.T) {
 		{"successes returned", a.Producer.Return.Successes && a.Producer.Return.Errors},
 		{"copartitioning", len(a.Consumer.Group.Rebalance.GroupStrategies) == 1 &&
 			a.Consumer.Group.Rebalance.GroupStrategies[0].Name() == "copartition"},
+		{"no sarama metrics", isNilMeter(metrics.GetOrRegisterMeter("request-rate", a.MetricRegistry))},
 	}
 	for _, c := range checks {
 		if !c.ok {
@@ -38,6 +40,11 @@ func TestSaramaConfigIsSafe(t *testing.T) {
 	if err := (Kafka{Brokers: []string{"nohost"}}).Validate(); err == nil {
 		t.Error("a broker without port must be rejected")
 	}
+}
+
+func isNilMeter(m metrics.Meter) bool {
+	_, ok := m.(metrics.NilMeter)
+	return ok
 }
 
 func TestParseTopics(t *testing.T) {

@@ -1,10 +1,13 @@
 // Package attribution is the attribution group: it owns the table keyed by
-// install (project:install_instance_id) holding the install, its current
-// decision and its app opens.
+// install (project:install_instance_id) holding the install, what it asked
+// the click side, the candidates found, its current decision and its app
+// opens.
 //
-// Input `installs` → the first init of an install is decided (today always
-// organic; click matching and network strategies widen this later) and the
-// decision is emitted to `attributions`; later inits are app opens, counted
-// in the table. Records that cannot be decoded go to `attribution-dlq` with
-// their error. Callbacks do no I/O beyond goka's context.
+// Input `installs` → the first init of an install sends match requests
+// (device ids, client address) and a direct claim (lr_ia_id); the answers
+// come back on `attribution-replies`, and once nothing is outstanding the
+// arbiter decides, claims the winner and emits the decision to
+// `attributions` with its jobs. Later inits are app opens. Records that
+// cannot be decoded go to `attribution-dlq` with their error. Callbacks do
+// no I/O beyond goka's context.
 package attribution
