@@ -9,6 +9,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/hazelnut-mmp/hazelnut/catalog"
+	"github.com/hazelnut-mmp/hazelnut/stream"
 	"github.com/hazelnut-mmp/hazelnut/stream/clock"
 )
 
@@ -45,6 +46,10 @@ type Deps struct {
 	Slack    time.Duration
 	// Sweep configures the sweeper of groups that expire state.
 	Sweep clock.SweepConfig
+	// InFlight is how many installs per partition the attribution group
+	// may be waiting on the click side for before it takes the next one
+	// (stream.DefaultGateLimit when 0).
+	InFlight int
 }
 
 // WithDefaults fills zero fields.
@@ -94,4 +99,7 @@ type Group struct {
 	// Sweeper is set for groups that expire state by watermark; the role
 	// runs the processor through it.
 	Sweeper *clock.Sweeper
+	// Gate is set for groups that hold an input topic back while too many
+	// of its keys wait for answers (stream.Gate).
+	Gate *stream.Gate
 }

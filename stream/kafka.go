@@ -178,12 +178,19 @@ func (k Kafka) topicManagerBuilder(replication int) goka.TopicManagerBuilder {
 
 // ProcessorOptions are the goka options every processor group runs with.
 // replication is the replication factor for the group table goka creates.
-func (k Kafka) ProcessorOptions(group string, tables storage.Builder, replication int) []goka.ProcessorOption {
+// A gate, when one is given, holds back its input topic (see Gate).
+func (k Kafka) ProcessorOptions(group string, tables storage.Builder, replication int, gate ...*Gate) []goka.ProcessorOption {
+	var wrap []commit.Option
+	for _, g := range gate {
+		if g != nil {
+			wrap = append(wrap, commit.WithAdmission(g.Admit, gateBuffered))
+		}
+	}
 	return []goka.ProcessorOption{
 		goka.WithClientID(k.ClientID(group)),
 		goka.WithStorageBuilder(tables),
 		goka.WithProducerBuilder(k.producerBuilder()),
-		goka.WithConsumerGroupBuilder(commit.WrapBuilder(k.consumerGroupBuilder())),
+		goka.WithConsumerGroupBuilder(commit.WrapBuilder(k.consumerGroupBuilder(), wrap...)),
 		goka.WithConsumerSaramaBuilder(k.consumerBuilder()),
 		goka.WithTopicManagerBuilder(k.topicManagerBuilder(replication)),
 		goka.WithHasher(goka.DefaultHasher()),

@@ -26,11 +26,23 @@ const (
 	ipLimit     = 10
 )
 
-type attributor struct{ deps processors.Deps }
+type attributor struct {
+	deps processors.Deps
+	// gate holds installs back while too many of a partition's installs
+	// wait for the click side's answers.
+	gate *stream.Gate
+}
+
+// waiting tells the gate whether the install still waits for answers.
+func (a *attributor) waiting(ctx goka.Context, st *codecs.InstallState) {
+	a.gate.Track(ctx.Partition(), ctx.Key(), st != nil && len(st.Waiting) > 0)
+}
 
 // install handles an init. The first init of an install asks the click
 // side for candidates; later inits are app opens.
 func (a *attributor) install(ctx goka.Context, raw []byte) error {
+	var st *codecs.InstallState
+	defer func() { a.waiting(ctx, st) }()
 	in, err := codecs.Decode[codecs.Install](raw)
 	if err != nil {
 		return err
@@ -38,7 +50,7 @@ func (a *attributor) install(ctx goka.Context, raw []byte) error {
 	if err := validate(ctx.Key(), in); err != nil {
 		return err
 	}
-	st, _ := ctx.Value().(*codecs.InstallState)
+	st, _ = ctx.Value().(*codecs.InstallState)
 	// Settings as of the install's time: this init's when it is (or
 	// becomes) the install, else the first one's.
 	installedAt := in.ReceivedAt

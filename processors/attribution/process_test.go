@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/google/go-cmp/cmp"
 	"github.com/lovoo/goka/tester"
 
@@ -476,5 +477,43 @@ func TestRedeliveredEarlierInitResendsTheAppOpenOfTheInitItDisplaced(t *testing.
 	}
 	if got := h.tt.TableValue(Table, "p1:i1").(*codecs.InstallState).Opens; got != 1 {
 		t.Errorf("opens = %d after the redelivery, want 1", got)
+	}
+}
+
+// The gate in front of installs counts an install from its first init
+// until nothing it asked is outstanding: through the match answer and the
+// claim it leads to, closed by the claim's answer. An organic install and
+// an undecodable record close at once.
+func TestGateCountsInstallsWaitingForAnswers(t *testing.T) {
+	tt := tester.New(t)
+	g := Define(processors.Deps{})
+	gokatest.Run(t, tt, g.Graph)
+	open := func() int { return g.Gate.Open(0) } // the tester runs one partition
+	tt.Consume(string(Installs), "p1:i1", install("i1", "r1", t0, `{"gaid":"AAAA-1111"}`))
+	if n := open(); n != 1 {
+		t.Fatalf("%d open after the install, want 1", n)
+	}
+	click := codecs.ClickRef{ClickID: "c1", ProjectID: "p1", ClickedAt: t0.Add(-time.Hour)}
+	tt.Consume(string(Replies), "p1:i1", reply(codecs.AttributionReply{Type: codecs.ReplyMatch, InstallID: "i1",
+		Key: "p1:aaaa-1111", Kind: codecs.TouchDevice, Candidates: []codecs.ClickRef{click}, At: t0}))
+	if n := open(); n != 1 {
+		t.Fatalf("%d open while the claim is asked, want 1", n)
+	}
+	tt.Consume(string(Replies), "p1:i1", reply(codecs.AttributionReply{Type: codecs.ReplyClaim, InstallID: "i1",
+		ClickID: "c1", Claim: codecs.ClaimGranted, Click: &click, At: t0}))
+	if n := open(); n != 0 {
+		t.Fatalf("%d open after the decision, want 0", n)
+	}
+	// As the consumer does before handing the records on:
+	for _, k := range []string{"p1:i2", "p1:i3"} {
+		g.Gate.Admit(&sarama.ConsumerMessage{Topic: string(Installs), Key: []byte(k)}, nil)
+	}
+	if n := open(); n != 2 {
+		t.Fatalf("%d open after admitting two installs, want 2", n)
+	}
+	tt.Consume(string(Installs), "p1:i2", install("i2", "r2", t0, ""))
+	tt.Consume(string(Installs), "p1:i3", []byte("not json"))
+	if n := open(); n != 0 {
+		t.Fatalf("%d open after an organic install and a bad record, want 0", n)
 	}
 }

@@ -42,6 +42,7 @@ func (a *attributor) reply(ctx goka.Context, raw []byte) error {
 	if st == nil {
 		return errNoInstall
 	}
+	defer a.waiting(ctx, st)
 	eff, err := a.deps.Settings(st.Install.ProjectID, st.Install.ReceivedAt)
 	if err != nil {
 		return err

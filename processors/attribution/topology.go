@@ -38,8 +38,8 @@ var Table = goka.GroupTable(Group)
 
 // Define returns the attribution group.
 func Define(deps processors.Deps) processors.Group {
-	a := &attributor{deps: deps.WithDefaults()}
-	return processors.Group{Name: Group, Graph: goka.DefineGroup(Group,
+	a := &attributor{deps: deps.WithDefaults(), gate: stream.NewGate(string(Installs), deps.InFlight, 0)}
+	return processors.Group{Name: Group, Gate: a.gate, Graph: goka.DefineGroup(Group,
 		goka.Input(Installs, new(codecs.Wire), stream.Guard(Group, a.install)),
 		goka.Input(Replies, new(codecs.Wire), stream.Guard(Group, a.reply)),
 		goka.Persist(new(codecs.JSON[codecs.InstallState])),

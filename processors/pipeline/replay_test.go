@@ -50,7 +50,10 @@ func outcomeOf(d codecs.Decision) outcome {
 // in 5 seeded interleavings of its topics, each run by every group of the
 // pipeline on a fresh in-process broker with 4 partitions, ends in the
 // same final decision for every install; no click is credited to two
-// installs, and every install is decided as the rules say.
+// installs, and every install is decided as the rules say. Three of the
+// runs hold the attribution group to 1, 2 and 8 installs waiting for
+// answers per partition (the gate in front of its installs), the others
+// run with the default: the decisions must not depend on it.
 func TestReplayEquivalence(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole pipeline 5 times")
@@ -59,13 +62,14 @@ func TestReplayEquivalence(t *testing.T) {
 	t.Logf("input: %d records, %d installs, %d late clicks, %d phantom lr_ia_ids", len(in.events), len(in.expected), in.late, len(in.phantoms))
 
 	seeds := []uint64{11, 22, 33, 44, 55}
+	inFlight := []int{0, 1, 0, 2, 8}
 	finals := make([]map[string]codecs.Decision, len(seeds))
 	var wg sync.WaitGroup
 	for i, seed := range seeds {
 		wg.Go(func() {
 			start := time.Now()
-			finals[i] = runReplay(t, in, in.interleave(seed))
-			t.Logf("seed %d: %d decisions in %s", seed, len(finals[i]), time.Since(start).Round(time.Millisecond))
+			finals[i] = runReplay(t, in, in.interleave(seed), inFlight[i])
+			t.Logf("seed %d (in flight %d): %d decisions in %s", seed, inFlight[i], len(finals[i]), time.Since(start).Round(time.Millisecond))
 		})
 	}
 	wg.Wait()
@@ -135,7 +139,7 @@ func checkFinal(t *testing.T, run string, in replayInput, final map[string]codec
 // runReplay runs every group of the pipeline on a fresh broker, publishes
 // the records in order and returns the final (highest version) decision of
 // every install once the pipeline is quiet.
-func runReplay(t *testing.T, in replayInput, order []replayEvent) map[string]codecs.Decision {
+func runReplay(t *testing.T, in replayInput, order []replayEvent, inFlight int) map[string]codecs.Decision {
 	emb, err := stream.StartEmbedded("", 0)
 	if err != nil {
 		t.Error(err)
@@ -157,7 +161,8 @@ func runReplay(t *testing.T, in replayInput, order []replayEvent) map[string]cod
 
 	names := pipeline.Names()
 	comps, err := pipeline.Components(names, pipeline.Config{Kafka: k, Dir: t.TempDir(), Replication: 1,
-		Deps: processors.Deps{Catalog: replayCatalog{}, Sweep: clock.SweepConfig{Slices: 1, Pause: 50 * time.Millisecond}}})
+		Deps: processors.Deps{Catalog: replayCatalog{}, Sweep: clock.SweepConfig{Slices: 1, Pause: 50 * time.Millisecond},
+			InFlight: inFlight}})
 	if err != nil {
 		t.Error(err)
 		return nil

@@ -22,6 +22,10 @@
 //     the handler only reaches sarama once all earlier delivered offsets of
 //     that partition are finished.
 //
+//   - WithAdmission lets a flow control (stream.Gate) hold messages back
+//     before the handler sees them; the claim keeps reading into a buffer and
+//     pauses its partition instead of blocking sarama's fetches.
+//
 // Failure contract: with the wrapper in place a crash or rebalance can only
 // cause redelivery of inputs (at-least-once), never skip one. Offsets that
 // were delivered but never marked (for example because the handler stopped

@@ -15,6 +15,8 @@ type Option func(*config)
 
 type config struct {
 	observer func(topic string, partition int32, pending int)
+	admit    func(msg *sarama.ConsumerMessage, stop <-chan struct{}) bool
+	buffered int
 }
 
 func newConfig(opts []Option) *config {
@@ -34,6 +36,25 @@ func newConfig(opts []Option) *config {
 // run concurrently. fn must be fast and must not call back into the session.
 func WithObserver(fn func(topic string, partition int32, pending int)) Option {
 	return func(c *config) { c.observer = fn }
+}
+
+// WithAdmission registers fn to be asked before each message is handed to
+// the handler: fn may block (flow control) and returns true to hand the
+// message on, or false once stop is closed (the claim is ending); the
+// message is then dropped unseen and unregistered, so the next session
+// delivers it again. Calls for one partition are serialized and in offset
+// order.
+//
+// While fn blocks, the claim's messages are read on into a buffer, and
+// once buffered of them wait the partition is paused on the consumer group
+// (resumed when half of them have been handed on): sarama fetches for all
+// partitions of a broker together and waits for every partition's
+// consumer to take its messages, so a claim that stopped reading would
+// stall the group's other partitions for up to
+// Consumer.MaxProcessingTime at every fetch. Without a consumer group to
+// pause (WrapHandler on its own) the claim is not read while fn blocks.
+func WithAdmission(fn func(msg *sarama.ConsumerMessage, stop <-chan struct{}) bool, buffered int) Option {
+	return func(c *config) { c.admit, c.buffered = fn, max(buffered, 1) }
 }
 
 // WrapBuilder wraps a goka consumer group builder so that the consumer groups
@@ -64,7 +85,9 @@ type consumerGroup struct {
 
 // Consume runs inner's Consume with the handler wrapped for this session.
 func (g *consumerGroup) Consume(ctx context.Context, topics []string, handler sarama.ConsumerGroupHandler) error {
-	return g.ConsumerGroup.Consume(ctx, topics, wrapHandler(handler, g.cfg))
+	h := wrapHandler(handler, g.cfg)
+	h.pauser = g.ConsumerGroup
+	return g.ConsumerGroup.Consume(ctx, topics, h)
 }
 
 // WrapHandler wraps a consumer group handler so that offsets advance only
@@ -108,8 +131,9 @@ func wrapHandler(inner sarama.ConsumerGroupHandler, cfg *config) *handler {
 }
 
 type handler struct {
-	inner sarama.ConsumerGroupHandler
-	cfg   *config
+	inner  sarama.ConsumerGroupHandler
+	cfg    *config
+	pauser pauser // the consumer group, when there is one
 
 	mu       sync.Mutex
 	sessions map[sarama.ConsumerGroupSession]*session
@@ -161,7 +185,14 @@ func (h *handler) ConsumeClaim(inner sarama.ConsumerGroupSession, claim sarama.C
 	go func() {
 		defer close(stopped)
 		defer close(out)
-		fwdErr = p.forward(claim.Messages(), out, quit, inner.Context().Done())
+		switch {
+		case h.cfg.admit == nil:
+			fwdErr = p.forward(claim.Messages(), out, quit, inner.Context().Done(), nil)
+		case h.pauser == nil:
+			fwdErr = p.forward(claim.Messages(), out, quit, inner.Context().Done(), h.cfg.admit)
+		default:
+			fwdErr = p.forwardBuffered(claim.Messages(), out, quit, inner.Context().Done(), h.cfg.admit, h.pauser, h.cfg.buffered)
+		}
 	}()
 
 	err := h.inner.ConsumeClaim(s, &wrappedClaim{ConsumerGroupClaim: claim, messages: out})
@@ -291,8 +322,11 @@ func (p *partition) observe() {
 
 // forward copies messages from in to out, starting each offset in the
 // tracker before handing the message on, until in closes, quit or ctxDone is
-// closed, or an offset is out of order.
-func (p *partition) forward(in <-chan *sarama.ConsumerMessage, out chan<- *sarama.ConsumerMessage, quit, ctxDone <-chan struct{}) error {
+// closed, or an offset is out of order. admit, when set, is asked first.
+func (p *partition) forward(in <-chan *sarama.ConsumerMessage, out chan<- *sarama.ConsumerMessage, quit, ctxDone <-chan struct{},
+	admit func(*sarama.ConsumerMessage, <-chan struct{}) bool) error {
+	stop := stopOn(quit, ctxDone)
+	defer stop.release()
 	for {
 		var msg *sarama.ConsumerMessage
 		select {
@@ -304,23 +338,54 @@ func (p *partition) forward(in <-chan *sarama.ConsumerMessage, out chan<- *saram
 				continue
 			}
 			msg = m
-		case <-quit:
-			return nil
-		case <-ctxDone:
+		case <-stop.c:
 			return nil
 		}
-		if err := p.start(msg.Offset); err != nil {
+		if handed, err := p.hand(msg, out, stop.c, admit); !handed {
 			return err
-		}
-		select {
-		case out <- msg:
-		case <-quit:
-			return nil
-		case <-ctxDone:
-			return nil
 		}
 	}
 }
+
+// hand asks admit (when set), starts msg's offset in the tracker and sends
+// msg to out. It reports false when the claim ends first or the offset is
+// out of order (the error).
+func (p *partition) hand(msg *sarama.ConsumerMessage, out chan<- *sarama.ConsumerMessage, stop <-chan struct{},
+	admit func(*sarama.ConsumerMessage, <-chan struct{}) bool) (bool, error) {
+	if admit != nil && !admit(msg, stop) {
+		return false, nil
+	}
+	if err := p.start(msg.Offset); err != nil {
+		return false, err
+	}
+	select {
+	case out <- msg:
+		return true, nil
+	case <-stop:
+		return false, nil
+	}
+}
+
+// stopper is a channel closed once quit or ctxDone is, or at release.
+type stopper struct {
+	c    chan struct{}
+	done chan struct{}
+}
+
+func stopOn(quit, ctxDone <-chan struct{}) stopper {
+	s := stopper{c: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.c)
+		select {
+		case <-quit:
+		case <-ctxDone:
+		case <-s.done:
+		}
+	}()
+	return s
+}
+
+func (s stopper) release() { close(s.done) }
 
 // wrappedClaim is the claim the wrapped handler sees.
 type wrappedClaim struct {

@@ -3,6 +3,7 @@ package commit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -479,4 +480,157 @@ func TestWrapperPassesHandlerErrorsThrough(t *testing.T) {
 	if err := recv(t, runClaim(h, inner, newFakeClaim("in", 0, 0))); err != sentinel {
 		t.Fatalf("ConsumeClaim returned %v, want the handler's error itself", err)
 	}
+}
+
+// TestWrapperAsksAdmission holds offset 1 back until admission lets it
+// pass, and leaves a message that admission refused (the claim ended)
+// unregistered: nothing is committed past it.
+func TestWrapperAsksAdmission(t *testing.T) {
+	inner := newFakeSession()
+	proc := &fakeProcessor{}
+	release := make(chan struct{})
+	var asked []int64 // calls for one partition are serialized
+	admit := func(msg *sarama.ConsumerMessage, stop <-chan struct{}) bool {
+		asked = append(asked, msg.Offset)
+		if msg.Offset != 1 {
+			return true
+		}
+		select {
+		case <-release:
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	h := WrapHandler(proc, WithAdmission(admit, 10))
+	if err := h.Setup(inner); err != nil {
+		t.Fatal(err)
+	}
+	claim := newFakeClaim("in", 0, 0)
+	res := runClaim(h, inner, claim)
+	claim.deliver(0, 1, 2)
+	poll.Until(t, 5*time.Second, "offset 0", func() bool { return proc.count() == 1 })
+	proc.wrappedSession().MarkOffset("in", 0, 1, "")
+	close(release)
+	poll.Until(t, 5*time.Second, "offsets 1 and 2", func() bool { return proc.count() == 3 })
+	if !slices.Equal(asked, []int64{0, 1, 2}) {
+		t.Errorf("admission asked for %v, want [0 1 2]", asked)
+	}
+	inner.cancel()
+	if err := recv(t, res); err != nil {
+		t.Fatal(err)
+	}
+
+	// A refused message: the claim ends while admission holds it.
+	inner = newFakeSession()
+	proc = &fakeProcessor{}
+	h = WrapHandler(proc, WithAdmission(func(msg *sarama.ConsumerMessage, stop <-chan struct{}) bool {
+		if msg.Offset == 0 {
+			return true
+		}
+		<-stop
+		return false
+	}, 10))
+	if err := h.Setup(inner); err != nil {
+		t.Fatal(err)
+	}
+	claim = newFakeClaim("in", 0, 0)
+	res = runClaim(h, inner, claim)
+	claim.deliver(0, 1)
+	poll.Until(t, 5*time.Second, "offset 0", func() bool { return proc.count() == 1 })
+	poll.Until(t, 5*time.Second, "offset 1 taken from the claim", func() bool { return len(claim.ch) == 0 })
+	s := proc.wrappedSession()
+	s.MarkOffset("in", 0, 1, "")
+	s.MarkOffset("in", 0, 2, "") // a stray mark for the refused offset
+	inner.cancel()
+	if err := recv(t, res); err != nil {
+		t.Fatal(err)
+	}
+	if proc.count() != 1 {
+		t.Errorf("processor received %d messages, want 1", proc.count())
+	}
+	if marks := inner.snapshot(); len(marks) != 1 || marks[0].offset != 1 {
+		t.Errorf("inner session got %+v, want one commit at 1", marks)
+	}
+}
+
+// TestAdmissionReadsAheadAndPauses: behind a consumer group, a claim whose
+// admission holds a message keeps reading its messages (sarama must not
+// wait for it), pauses its partition once 4 wait and resumes it when 2 are
+// left; what it read ahead is handed on in order once admitted.
+func TestAdmissionReadsAheadAndPauses(t *testing.T) {
+	fg := &lockedGroup{fakeGroup: fakeGroup{sessions: make(chan *fakeGen, 1), errs: make(chan error)}}
+	release := make(chan struct{})
+	cg := WrapConsumerGroup(fg, WithAdmission(func(msg *sarama.ConsumerMessage, stop <-chan struct{}) bool {
+		if msg.Offset == 0 {
+			select {
+			case <-release:
+			case <-stop:
+				return false
+			}
+		}
+		return true
+	}, 4))
+	proc := &fakeProcessor{}
+	s := newFakeSession()
+	claim := newFakeClaim("in", 2, 0)
+	fg.start(s, claim)
+	res := make(chan error, 1)
+	go func() { res <- cg.Consume(context.Background(), []string{"in"}, proc) }()
+	claim.deliver(0, 1, 2, 3, 4, 5)
+	poll.Until(t, 5*time.Second, "the claim read ahead", func() bool { return len(claim.ch) == 0 })
+	poll.Until(t, 5*time.Second, "a pause", func() bool { return len(fg.calls()) == 1 })
+	if proc.count() != 0 {
+		t.Fatalf("%d messages handed on before offset 0 was admitted", proc.count())
+	}
+	close(release)
+	poll.Until(t, 5*time.Second, "every message", func() bool { return proc.count() == 6 })
+	var got []int64
+	proc.mu.Lock()
+	for _, m := range proc.received {
+		got = append(got, m.Offset)
+	}
+	proc.mu.Unlock()
+	if !slices.Equal(got, []int64{0, 1, 2, 3, 4, 5}) {
+		t.Errorf("handed on %v", got)
+	}
+	want := []string{"pause in/2", "resume in/2"}
+	if calls := fg.calls(); !slices.Equal(calls, want) {
+		t.Errorf("consumer group calls %v, want %v", calls, want)
+	}
+	close(claim.ch)
+	if err := recv(t, res); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lockedGroup records Pause and Resume calls, which come from the claim's
+// goroutines.
+type lockedGroup struct {
+	fakeGroup
+	mu  sync.Mutex
+	log []string
+}
+
+func (g *lockedGroup) Consume(ctx context.Context, topics []string, h sarama.ConsumerGroupHandler) error {
+	return g.fakeGroup.Consume(ctx, topics, h)
+}
+
+func (g *lockedGroup) record(op string, p map[string][]int32) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for topic, parts := range p {
+		for _, n := range parts {
+			g.log = append(g.log, fmt.Sprintf("%s %s/%d", op, topic, n))
+		}
+	}
+}
+
+func (g *lockedGroup) Pause(p map[string][]int32)  { g.record("pause", p) }
+func (g *lockedGroup) Resume(p map[string][]int32) { g.record("resume", p) }
+
+func (g *lockedGroup) calls() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.log)
 }
