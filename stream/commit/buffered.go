@@ -19,10 +19,16 @@ type pauser interface {
 func (p *partition) forwardBuffered(in <-chan *sarama.ConsumerMessage, out chan<- *sarama.ConsumerMessage, quit, ctxDone <-chan struct{},
 	admit func(*sarama.ConsumerMessage, <-chan struct{}) bool, pz pauser, buffered int) error {
 	stop := stopOn(quit, ctxDone)
-	defer stop.release()
 	q := &claimQueue{pz: pz, which: map[string][]int32{p.topic: {p.partition}}, high: buffered, wake: make(chan struct{}, 1)}
-	defer q.resume()
+	read := make(chan struct{})
+	defer func() {
+		// The reader stops before a pause it made is undone.
+		stop.release()
+		<-read
+		q.resume()
+	}()
 	go func() {
+		defer close(read)
 		defer q.close()
 		for {
 			select {
