@@ -11,8 +11,9 @@ import (
 // it waits for: per partition, at most Limit keys of that topic are open at
 // once. A key opens when its record is handed to the group and stays open
 // while the group says it is still waiting for something on its behalf
-// (Track); the next record of the topic is held back (and the broker's
-// records behind it stay in the broker) until a key closes.
+// (Track); the next record of the topic is held back until a key closes
+// (the consumer reads a little ahead and then pauses the partition, see
+// commit.WithAdmission).
 //
 // Without it a group with a backlog on such a topic takes all of it first:
 // the attribution group decides an install only after the click side has

@@ -178,13 +178,11 @@ func (k Kafka) topicManagerBuilder(replication int) goka.TopicManagerBuilder {
 
 // ProcessorOptions are the goka options every processor group runs with.
 // replication is the replication factor for the group table goka creates.
-// A gate, when one is given, holds back its input topic (see Gate).
-func (k Kafka) ProcessorOptions(group string, tables storage.Builder, replication int, gate ...*Gate) []goka.ProcessorOption {
+// gate, when not nil, holds back its input topic (see Gate).
+func (k Kafka) ProcessorOptions(group string, tables storage.Builder, replication int, gate *Gate) []goka.ProcessorOption {
 	var wrap []commit.Option
-	for _, g := range gate {
-		if g != nil {
-			wrap = append(wrap, commit.WithAdmission(g.Admit, gateBuffered))
-		}
+	if gate != nil {
+		wrap = append(wrap, commit.WithAdmission(gate.Topic(), gate.Admit, gateBuffered))
 	}
 	return []goka.ProcessorOption{
 		goka.WithClientID(k.ClientID(group)),

@@ -14,9 +14,10 @@ import (
 type Option func(*config)
 
 type config struct {
-	observer func(topic string, partition int32, pending int)
-	admit    func(msg *sarama.ConsumerMessage, stop <-chan struct{}) bool
-	buffered int
+	observer   func(topic string, partition int32, pending int)
+	admitTopic string
+	admit      func(msg *sarama.ConsumerMessage, stop <-chan struct{}) bool
+	buffered   int
 }
 
 func newConfig(opts []Option) *config {
@@ -38,8 +39,8 @@ func WithObserver(fn func(topic string, partition int32, pending int)) Option {
 	return func(c *config) { c.observer = fn }
 }
 
-// WithAdmission registers fn to be asked before each message is handed to
-// the handler: fn may block (flow control) and returns true to hand the
+// WithAdmission registers fn to be asked before each message of topic is
+// handed to the handler (other topics' claims are not touched): fn may block (flow control) and returns true to hand the
 // message on, or false once stop is closed (the claim is ending); the
 // message is then dropped unseen and unregistered, so the next session
 // delivers it again. Calls for one partition are serialized and in offset
@@ -53,8 +54,8 @@ func WithObserver(fn func(topic string, partition int32, pending int)) Option {
 // stall the group's other partitions for up to
 // Consumer.MaxProcessingTime at every fetch. Without a consumer group to
 // pause (WrapHandler on its own) the claim is not read while fn blocks.
-func WithAdmission(fn func(msg *sarama.ConsumerMessage, stop <-chan struct{}) bool, buffered int) Option {
-	return func(c *config) { c.admit, c.buffered = fn, max(buffered, 1) }
+func WithAdmission(topic string, fn func(msg *sarama.ConsumerMessage, stop <-chan struct{}) bool, buffered int) Option {
+	return func(c *config) { c.admitTopic, c.admit, c.buffered = topic, fn, max(buffered, 1) }
 }
 
 // WrapBuilder wraps a goka consumer group builder so that the consumer groups
@@ -186,7 +187,7 @@ func (h *handler) ConsumeClaim(inner sarama.ConsumerGroupSession, claim sarama.C
 		defer close(stopped)
 		defer close(out)
 		switch {
-		case h.cfg.admit == nil:
+		case h.cfg.admit == nil || claim.Topic() != h.cfg.admitTopic:
 			fwdErr = p.forward(claim.Messages(), out, quit, inner.Context().Done(), nil)
 		case h.pauser == nil:
 			fwdErr = p.forward(claim.Messages(), out, quit, inner.Context().Done(), h.cfg.admit)

@@ -502,7 +502,7 @@ func TestWrapperAsksAdmission(t *testing.T) {
 			return false
 		}
 	}
-	h := WrapHandler(proc, WithAdmission(admit, 10))
+	h := WrapHandler(proc, WithAdmission("in", admit, 10))
 	if err := h.Setup(inner); err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +524,7 @@ func TestWrapperAsksAdmission(t *testing.T) {
 	// A refused message: the claim ends while admission holds it.
 	inner = newFakeSession()
 	proc = &fakeProcessor{}
-	h = WrapHandler(proc, WithAdmission(func(msg *sarama.ConsumerMessage, stop <-chan struct{}) bool {
+	h = WrapHandler(proc, WithAdmission("in", func(msg *sarama.ConsumerMessage, stop <-chan struct{}) bool {
 		if msg.Offset == 0 {
 			return true
 		}
@@ -561,7 +561,7 @@ func TestWrapperAsksAdmission(t *testing.T) {
 func TestAdmissionReadsAheadAndPauses(t *testing.T) {
 	fg := &lockedGroup{fakeGroup: fakeGroup{sessions: make(chan *fakeGen, 1), errs: make(chan error)}}
 	release := make(chan struct{})
-	cg := WrapConsumerGroup(fg, WithAdmission(func(msg *sarama.ConsumerMessage, stop <-chan struct{}) bool {
+	cg := WrapConsumerGroup(fg, WithAdmission("in", func(msg *sarama.ConsumerMessage, stop <-chan struct{}) bool {
 		if msg.Offset == 0 {
 			select {
 			case <-release:
@@ -610,10 +610,6 @@ type lockedGroup struct {
 	fakeGroup
 	mu  sync.Mutex
 	log []string
-}
-
-func (g *lockedGroup) Consume(ctx context.Context, topics []string, h sarama.ConsumerGroupHandler) error {
-	return g.fakeGroup.Consume(ctx, topics, h)
 }
 
 func (g *lockedGroup) record(op string, p map[string][]int32) {
