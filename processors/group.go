@@ -11,6 +11,7 @@ import (
 	"github.com/hazelnut-mmp/hazelnut/catalog"
 	"github.com/hazelnut-mmp/hazelnut/stream"
 	"github.com/hazelnut-mmp/hazelnut/stream/clock"
+	"github.com/hazelnut-mmp/hazelnut/stream/commit"
 )
 
 // Catalog is what groups read from the catalog, always as of an event
@@ -102,4 +103,20 @@ type Group struct {
 	// Gate is set for groups that hold an input topic back while too many
 	// of its keys wait for answers (stream.Gate).
 	Gate *stream.Gate
+	// Scope is set for groups that keep state in memory between callbacks
+	// and hold commits until it is written (commit.Scope).
+	Scope *commit.Scope
+}
+
+// Wrap is how the group's consumer group is wrapped beyond contiguous
+// commits: the gate's admission and the scope, when set.
+func (g Group) Wrap() []commit.Option {
+	var opts []commit.Option
+	if g.Gate != nil {
+		opts = append(opts, g.Gate.Admission())
+	}
+	if g.Scope != nil {
+		opts = append(opts, commit.WithScope(g.Scope))
+	}
+	return opts
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/hazelnut-mmp/hazelnut/stream/commit"
 )
 
 // Gate bounds how far a group runs ahead on one input topic of the answers
@@ -51,6 +53,12 @@ type gateEntry struct {
 // while the gate holds them; beyond it the partition is paused
 // (commit.WithAdmission).
 const gateBuffered = 1000
+
+// Admission is the commit wrapper's option that asks the gate before each
+// record of its topic is handed to the group (commit.WithAdmission).
+func (g *Gate) Admission() commit.Option {
+	return commit.WithAdmission(g.topic, g.Admit, gateBuffered)
+}
 
 // Defaults of NewGate.
 const (

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"strconv"
@@ -36,7 +37,8 @@ type Handler func(ctx goka.Context, raw []byte) error
 // record that does not decode, fails validation or makes the handler panic
 // is sent to the DLQ with its error, source topic, partition and offset in
 // headers, instead of stopping the processor. A handler that panics after
-// SetValue has changed state; handlers validate before they write.
+// SetValue has changed state; handlers validate before they write. An error
+// wrapping ErrRestart stops the processor instead (see Restart).
 func Guard(g goka.Group, h Handler) goka.ProcessCallback {
 	dlq := DLQ(g)
 	return func(ctx goka.Context, msg any) {
@@ -44,6 +46,11 @@ func Guard(g goka.Group, h Handler) goka.ProcessCallback {
 		span := startSpan(g, ctx)
 		defer span.End()
 		if err := call(h, ctx, raw); err != nil {
+			if errors.Is(err, ErrRestart) {
+				span.RecordError(err)
+				ctx.Fail(err) // stops the processor; the input comes again
+				return
+			}
 			span.RecordError(err)
 			span.SetStatus(codes.Error, "sent to "+string(dlq))
 			ctx.Emit(dlq, ctx.Key(), raw, goka.WithCtxEmitHeaders(goka.Headers{
@@ -59,6 +66,16 @@ func Guard(g goka.Group, h Handler) goka.ProcessCallback {
 // startSpan starts the consumer span of one input record, continuing the
 // trace whose W3C context the record carries in its headers (the gateway
 // puts the request's there). Spans go to the global tracer provider.
+// ErrRestart marks a handler error that must not send the input to the
+// DLQ: Guard stops the processor instead (goka's Context.Fail), the
+// supervisor starts it again and the input is delivered again. It is for a
+// handler that lost state it kept in memory, not for bad input.
+var ErrRestart = errors.New("restart")
+
+// Restart wraps err so that Guard stops the processor instead of sending
+// the input to the DLQ.
+func Restart(err error) error { return fmt.Errorf("%w: %w", ErrRestart, err) }
+
 func startSpan(g goka.Group, ctx goka.Context) trace.Span {
 	parent := context.Background()
 	if headers := ctx.Headers(); len(headers) > 0 {

@@ -152,3 +152,29 @@ func TestGuardContinuesTheRecordsTrace(t *testing.T) {
 		t.Errorf("statuses %v, %v; want the bad record's span failed", spans[0].Status(), spans[1].Status())
 	}
 }
+
+// failCtx is the part of a goka context Guard uses on the restart path;
+// any other call (an emit to the DLQ) panics on the nil interface.
+type failCtx struct {
+	gokaContext
+	failed error
+}
+
+type gokaContext = goka.Context
+
+func (c *failCtx) Topic() goka.Stream    { return gIn }
+func (c *failCtx) Key() string           { return "k" }
+func (c *failCtx) Partition() int32      { return 0 }
+func (c *failCtx) Offset() int64         { return 7 }
+func (c *failCtx) Headers() goka.Headers { return nil }
+func (c *failCtx) Fail(err error)        { c.failed = err }
+
+func TestGuardStopsTheProcessorOnRestart(t *testing.T) {
+	lost := errors.New("state lost")
+	cb := Guard(gGroup, func(goka.Context, []byte) error { return Restart(lost) })
+	ctx := &failCtx{}
+	cb(ctx, []byte("x")) // an emit to the DLQ would panic here
+	if !errors.Is(ctx.failed, lost) || !errors.Is(ctx.failed, ErrRestart) {
+		t.Fatalf("Fail(%v), want the handler's error marked for a restart", ctx.failed)
+	}
+}

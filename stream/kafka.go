@@ -178,12 +178,9 @@ func (k Kafka) topicManagerBuilder(replication int) goka.TopicManagerBuilder {
 
 // ProcessorOptions are the goka options every processor group runs with.
 // replication is the replication factor for the group table goka creates.
-// gate, when not nil, holds back its input topic (see Gate).
-func (k Kafka) ProcessorOptions(group string, tables storage.Builder, replication int, gate *Gate) []goka.ProcessorOption {
-	var wrap []commit.Option
-	if gate != nil {
-		wrap = append(wrap, commit.WithAdmission(gate.Topic(), gate.Admit, gateBuffered))
-	}
+// wrap configures the consumer group's commit wrapper beyond its contiguous
+// commits: a gate's admission (Gate.Admission), a scope (commit.WithScope).
+func (k Kafka) ProcessorOptions(group string, tables storage.Builder, replication int, wrap ...commit.Option) []goka.ProcessorOption {
 	return []goka.ProcessorOption{
 		goka.WithClientID(k.ClientID(group)),
 		goka.WithStorageBuilder(tables),

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"go.uber.org/zap"
 
 	"github.com/hazelnut-mmp/hazelnut"
@@ -225,6 +226,15 @@ func measureAttribution(t *testing.T, brokers []string, embedded bool) {
 		len(w.Installs), last.Sub(first).Round(time.Millisecond), decideRate, decideRate/ceiling, decideCPU.Round(time.Millisecond),
 		float64(decideCPU.Microseconds())/float64(len(w.Installs)), decRecords, ok, len(w.Installs), wrong)
 	t.Logf("records produced per install: %.2f — %s", float64(total)/float64(len(w.Installs)), describe(perInstall, len(w.Installs), "install"))
+	sizes := recordBytes(t, kafka, slices.Sorted(maps.Keys(perInstall)), 500)
+	var bytesPer float64
+	var byTopic []string
+	for _, topic := range slices.Sorted(maps.Keys(perInstall)) {
+		b := sizes[topic] * float64(perInstall[topic]) / float64(len(w.Installs))
+		bytesPer += b
+		byTopic = append(byTopic, fmt.Sprintf("%s %.0f (%.0f B each)", topic, b, sizes[topic]))
+	}
+	t.Logf("bytes produced per install (key and value, sized on the newest 500 records of each partition): %.0f — %s", bytesPer, strings.Join(byTopic, ", "))
 	if ok != len(w.Installs) {
 		t.Errorf("%d installs decided otherwise than expected, e.g. %v", len(w.Installs)-ok, wrong)
 	}
@@ -395,4 +405,58 @@ func waitQuiet(t testing.TB, off *simulate.Offsets) map[string]int64 {
 		t.Log("outputs still growing after 2 min; counting what is there")
 	}
 	return prev
+}
+
+// recordBytes samples the newest records (up to n per partition) of each of
+// topics and returns their mean size, key and value, per topic.
+func recordBytes(t testing.TB, kafka stream.Kafka, topics []string, n int64) map[string]float64 {
+	t.Helper()
+	c, err := sarama.NewConsumer(kafka.Brokers, kafka.Sarama(kafka.ClientID("bench-bytes")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	client, err := sarama.NewClient(kafka.Brokers, kafka.Sarama(kafka.ClientID("bench-bytes-offsets")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	out := map[string]float64{}
+	for _, topic := range topics {
+		ps, err := c.Partitions(topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var size, count int64
+		for _, p := range ps {
+			newest, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			oldest, err := client.GetOffset(topic, p, sarama.OffsetOldest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			from := max(oldest, newest-n)
+			if from >= newest {
+				continue
+			}
+			pc, err := c.ConsumePartition(topic, p, from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for m := range pc.Messages() {
+				size += int64(len(m.Key) + len(m.Value))
+				count++
+				if m.Offset >= newest-1 {
+					break
+				}
+			}
+			_ = pc.Close()
+		}
+		if count > 0 {
+			out[topic] = float64(size) / float64(count)
+		}
+	}
+	return out
 }

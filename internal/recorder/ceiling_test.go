@@ -63,7 +63,7 @@ func ceilingRun(t testing.TB, kafka stream.Kafka, n int, started func()) float64
 		}),
 		goka.Persist(new(codec.Int64)),
 	)
-	p, err := goka.NewProcessor(kafka.Brokers, g, kafka.ProcessorOptions(string(group), pebblestore.NewBuilder(t.TempDir()), 1, nil)...)
+	p, err := goka.NewProcessor(kafka.Brokers, g, kafka.ProcessorOptions(string(group), pebblestore.NewBuilder(t.TempDir()), 1)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func runChild() int {
 	tables := pebblestore.New(os.Getenv(envData), pebblestore.WithLogger(log))
 	var cur atomic.Pointer[goka.Processor]
 	comp := stream.ProcessorComponent("recorder", func() (*goka.Processor, error) {
-		p, err := goka.NewProcessor(kafka.Brokers, Graph(names), kafka.ProcessorOptions(string(names.Group), tables.Builder(), 1, nil)...)
+		p, err := goka.NewProcessor(kafka.Brokers, Graph(names), kafka.ProcessorOptions(string(names.Group), tables.Builder(), 1)...)
 		if err == nil {
 			cur.Store(p)
 		}

@@ -35,7 +35,7 @@ func TestGokaDefaultsSkipRecordsWrittenBeforeAnyCommit(t *testing.T) {
 
 func TestHazelnutConfigReadsRecordsWrittenBeforeAnyCommit(t *testing.T) {
 	emb := func(brokers []string) []goka.ProcessorOption {
-		return stream.Kafka{Brokers: brokers}.ProcessorOptions("unused", storage.MemoryBuilder(), 1, nil)
+		return stream.Kafka{Brokers: brokers}.ProcessorOptions("unused", storage.MemoryBuilder(), 1)
 	}
 	if got := countProcessed(t, emb); got != 200 {
 		t.Fatalf("processed %d of 200 records written before the group ran", got)

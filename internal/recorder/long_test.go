@@ -87,7 +87,7 @@ func measureRecovery(t *testing.T, brokers []string, n int) {
 		tp := &timedProc{timings: map[string][]time.Duration{}, done: make(chan error, 1)}
 		tables := pebblestore.New(t.TempDir())
 		comp := stream.ProcessorComponent(name, func() (*goka.Processor, error) {
-			return goka.NewProcessor(brokers, g, kafka.ProcessorOptions(string(group), tables.Builder(), 1, nil)...)
+			return goka.NewProcessor(brokers, g, kafka.ProcessorOptions(string(group), tables.Builder(), 1)...)
 		}, stream.WithTimings(func(kind string, d time.Duration) {
 			tp.mu.Lock()
 			tp.timings[kind] = append(tp.timings[kind], d)

@@ -10,4 +10,10 @@
 // `attributions` with its jobs. Later inits are app opens. Records that
 // cannot be decoded go to `attribution-dlq` with their error. Callbacks do
 // no I/O beyond goka's context.
+//
+// The states of installs waiting for answers are also kept in memory for
+// the consumer group session (states.go): answers read them from there, and
+// an answer after which another match answer is still due does not write
+// the table; its commit is held until a later input of the install writes
+// the state (commit.Scope).
 package attribution

@@ -31,6 +31,8 @@ type attributor struct {
 	// gate holds installs back while too many of a partition's installs
 	// wait for the click side's answers.
 	gate *stream.Gate
+	// states keeps the states of installs waiting for answers in memory.
+	states *states
 }
 
 // waiting tells the gate whether the install still waits for answers.
@@ -50,7 +52,7 @@ func (a *attributor) install(ctx goka.Context, raw []byte) error {
 	if err := validate(ctx.Key(), in); err != nil {
 		return err
 	}
-	st, _ = ctx.Value().(*codecs.InstallState)
+	st, kept := a.states.load(ctx)
 	// Settings as of the install's time: this init's when it is (or
 	// becomes) the install, else the first one's.
 	installedAt := in.ReceivedAt
@@ -67,17 +69,23 @@ func (a *attributor) install(ctx goka.Context, raw []byte) error {
 		stream.Once(ctx, stream.Offsets(st.Absorbed), func() []stream.Emission {
 			out := a.request(ctx.Key(), st, eff)
 			out = append(out, a.evaluate(ctx.Key(), st, eff)...)
-			ctx.SetValue(st)
+			a.states.store(ctx, st, false)
 			return out
 		}, nil)
 		return nil
 	}
+	return a.states.guard(ctx, kept, func() { a.laterInit(ctx, st, in, eff) })
+}
+
+// laterInit handles an init of an install that has a state: the same
+// request again, an earlier init, or an app open.
+func (a *attributor) laterInit(ctx goka.Context, st *codecs.InstallState, in *codecs.Install, eff catalog.Effective) {
 	if st.Absorbed == nil {
 		st.Absorbed = map[string]int64{}
 	}
 	stream.Once(ctx, stream.Offsets(st.Absorbed), func() []stream.Emission {
 		if in.RequestID == st.Install.RequestID {
-			ctx.SetValue(st) // the same request published twice
+			a.states.store(ctx, st, false) // the same request published twice
 			return nil
 		}
 		if firstOf(in, &st.Install) {
@@ -87,7 +95,7 @@ func (a *attributor) install(ctx goka.Context, raw []byte) error {
 		if in.ReceivedAt.After(st.LastOpenAt) {
 			st.LastOpenAt = in.ReceivedAt
 		}
-		ctx.SetValue(st)
+		a.states.store(ctx, st, false)
 		return []stream.Emission{{Topic: Attributions, Key: ctx.Key(), Value: appOpen(st, in, eff)}}
 	}, func() []stream.Emission {
 		out := a.resend(ctx.Key(), st, eff)
@@ -103,7 +111,6 @@ func (a *attributor) install(ctx goka.Context, raw []byte) error {
 		}
 		return out
 	})
-	return nil
 }
 
 // firstOf reports whether init a comes before b: "first" is the lowest
@@ -131,7 +138,7 @@ func (a *attributor) earlierInit(ctx goka.Context, st *codecs.InstallState, in *
 	st.Displaced = append(st.Displaced, codecs.DisplacedInit{By: in.RequestID, RequestID: later.RequestID, ReceivedAt: later.ReceivedAt})
 	out := a.request(ctx.Key(), st, eff)
 	out = append(out, a.evaluate(ctx.Key(), st, eff)...)
-	ctx.SetValue(st)
+	a.states.store(ctx, st, false)
 	return append(out, stream.Emission{Topic: Attributions, Key: ctx.Key(), Value: appOpen(st, &later, eff)})
 }
 

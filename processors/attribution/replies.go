@@ -38,7 +38,7 @@ func (a *attributor) reply(ctx goka.Context, raw []byte) error {
 	if r.ProjectID == "" || r.InstallID == "" || ctx.Key() != Key(r.ProjectID, r.InstallID) {
 		return fmt.Errorf("reply: key %q does not match project %q and install %q", ctx.Key(), r.ProjectID, r.InstallID)
 	}
-	st, _ := ctx.Value().(*codecs.InstallState)
+	st, kept := a.states.load(ctx)
 	if st == nil {
 		return errNoInstall
 	}
@@ -47,16 +47,17 @@ func (a *attributor) reply(ctx goka.Context, raw []byte) error {
 	if err != nil {
 		return err
 	}
-	if st.Absorbed == nil {
-		st.Absorbed = map[string]int64{}
-	}
-	stream.Once(ctx, stream.Offsets(st.Absorbed), func() []stream.Emission {
-		absorb(st, r)
-		out := a.evaluate(ctx.Key(), st, eff)
-		ctx.SetValue(st)
-		return out
-	}, func() []stream.Emission { return a.resend(ctx.Key(), st, eff) })
-	return nil
+	return a.states.guard(ctx, kept, func() {
+		if st.Absorbed == nil {
+			st.Absorbed = map[string]int64{}
+		}
+		stream.Once(ctx, stream.Offsets(st.Absorbed), func() []stream.Emission {
+			absorb(st, r)
+			out := a.evaluate(ctx.Key(), st, eff)
+			a.states.store(ctx, st, true)
+			return out
+		}, func() []stream.Emission { return a.resend(ctx.Key(), st, eff) })
+	})
 }
 
 // absorb folds a reply into the state.

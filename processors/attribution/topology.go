@@ -7,6 +7,7 @@ import (
 	"github.com/hazelnut-mmp/hazelnut/codecs"
 	"github.com/hazelnut-mmp/hazelnut/processors"
 	"github.com/hazelnut-mmp/hazelnut/stream"
+	"github.com/hazelnut-mmp/hazelnut/stream/commit"
 )
 
 const (
@@ -38,8 +39,9 @@ var Table = goka.GroupTable(Group)
 
 // Define returns the attribution group.
 func Define(deps processors.Deps) processors.Group {
-	a := &attributor{deps: deps.WithDefaults(), gate: stream.NewGate(string(Installs), deps.InFlight, 0)}
-	return processors.Group{Name: Group, Gate: a.gate, Graph: goka.DefineGroup(Group,
+	scope := commit.NewScope()
+	a := &attributor{deps: deps.WithDefaults(), gate: stream.NewGate(string(Installs), deps.InFlight, 0), states: newStates(scope)}
+	return processors.Group{Name: Group, Gate: a.gate, Scope: scope, Graph: goka.DefineGroup(Group,
 		goka.Input(Installs, new(codecs.Wire), stream.Guard(Group, a.install)),
 		goka.Input(Replies, new(codecs.Wire), stream.Guard(Group, a.reply)),
 		goka.Persist(new(codecs.JSON[codecs.InstallState])),

@@ -102,7 +102,7 @@ func Components(names []string, cfg Config) ([]stream.Component, error) {
 		}
 		tables := pebblestore.New(filepath.Join(cfg.Dir, name), pebblestore.WithLogger(log), pebblestore.WithSharedCache(blocks))
 		build := func() (*goka.Processor, error) {
-			return goka.NewProcessor(cfg.Kafka.Brokers, g.Graph, cfg.Kafka.ProcessorOptions(name, tables.Builder(), cfg.Replication, g.Gate)...)
+			return goka.NewProcessor(cfg.Kafka.Brokers, g.Graph, cfg.Kafka.ProcessorOptions(name, tables.Builder(), cfg.Replication, g.Wrap()...)...)
 		}
 		opts := []stream.ProcessorOption{
 			stream.WithUncleanStop(tables.Discard),

@@ -49,7 +49,7 @@ func Example() {
 	components := []stream.Component{
 		clock.Ticker(k, clock.TickerConfig{}),
 		sweep.Component("group-claims", func() (*goka.Processor, error) {
-			return goka.NewProcessor(k.Brokers, graph, k.ProcessorOptions(string(group), nil, 1, nil)...)
+			return goka.NewProcessor(k.Brokers, graph, k.ProcessorOptions(string(group), nil, 1)...)
 		}),
 	}
 	_ = components // run with stream.NewSupervisor(log).Run(ctx, components...)

@@ -208,7 +208,7 @@ func TestClockOnEmbeddedBroker(t *testing.T) {
 		_, stop := supervise(t,
 			Ticker(k, TickerConfig{Interval: 100 * time.Millisecond}),
 			g.s.Component("group-clocktest", func() (*goka.Processor, error) {
-				p, err := g.build(k.Brokers, k.ProcessorOptions(string(testGroup), storage.MemoryBuilder(), 1, nil)...)
+				p, err := g.build(k.Brokers, k.ProcessorOptions(string(testGroup), storage.MemoryBuilder(), 1)...)
 				if err == nil {
 					cur.Store(p)
 				}

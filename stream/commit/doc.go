@@ -9,7 +9,7 @@
 // waiting. If the process dies at that point the earlier input is never
 // processed again: it is lost.
 //
-// The package has two parts:
+// The package has these parts:
 //
 //   - Tracker records, per partition, which delivered offsets have finished
 //     and reports the highest offset below which everything is finished. It is
@@ -21,6 +21,10 @@
 //     a Tracker before the handler sees it, and a MarkOffset/MarkMessage from
 //     the handler only reaches sarama once all earlier delivered offsets of
 //     that partition are finished.
+//
+//   - Scope (WithScope) lets a group's callbacks keep state in memory for
+//     as long as a session runs, and hold a message's commit until a later
+//     message has written its effect to the table.
 //
 //   - WithAdmission lets a flow control (stream.Gate) hold messages back
 //     before the handler sees them; the claim keeps reading into a buffer and

@@ -201,7 +201,7 @@ func (r *rig) start(wrap bool) {
 			r.pending[partition] = pending
 		}))
 	}
-	opts := append(r.k.ProcessorOptions(group, storage.MemoryBuilder(), 1, nil), goka.WithConsumerGroupBuilder(groups))
+	opts := append(r.k.ProcessorOptions(group, storage.MemoryBuilder(), 1), goka.WithConsumerGroupBuilder(groups))
 	proc, err := goka.NewProcessor(r.k.Brokers, g, opts...)
 	if err != nil {
 		r.t.Fatal(err)

@@ -18,6 +18,7 @@ type config struct {
 	admitTopic string
 	admit      func(msg *sarama.ConsumerMessage, stop <-chan struct{}) bool
 	buffered   int
+	scope      *Scope
 }
 
 func newConfig(opts []Option) *config {
@@ -161,18 +162,30 @@ func (h *handler) forget(inner sarama.ConsumerGroupSession) *session {
 }
 
 func (h *handler) Setup(inner sarama.ConsumerGroupSession) error {
-	err := h.inner.Setup(h.session(inner))
+	s := h.session(inner)
+	if h.cfg.scope != nil {
+		h.cfg.scope.begin(s)
+	}
+	err := h.inner.Setup(s)
 	if err != nil {
 		// sarama does not call Cleanup after a failed Setup.
-		h.forget(inner).end()
+		h.end(inner)
 	}
 	return err
 }
 
 func (h *handler) Cleanup(inner sarama.ConsumerGroupSession) error {
 	err := h.inner.Cleanup(h.session(inner))
-	h.forget(inner).end()
+	h.end(inner)
 	return err
+}
+
+func (h *handler) end(inner sarama.ConsumerGroupSession) {
+	s := h.forget(inner)
+	if h.cfg.scope != nil && s != nil {
+		h.cfg.scope.end(s)
+	}
+	s.end()
 }
 
 func (h *handler) ConsumeClaim(inner sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
@@ -218,6 +231,11 @@ type session struct {
 
 	mu    sync.RWMutex
 	parts map[topicPartition]*partition
+
+	// Holds of the session's Scope, created on the first Hold.
+	hmu      sync.Mutex
+	holds    map[heldKey]*holdState
+	triggers map[heldKey][]heldKey // a message's mark releases these
 }
 
 // claim starts a new tracker for a claimed partition.
@@ -261,7 +279,16 @@ func (s *session) MarkOffset(topic string, part int32, offset int64, metadata st
 		s.ConsumerGroupSession.MarkOffset(topic, part, offset, metadata)
 		return
 	}
-	p.done(offset-1, metadata)
+	if s.cfg.scope == nil {
+		p.done(offset-1, metadata)
+		return
+	}
+	k := heldKey{topic, part, offset - 1}
+	held := s.held(k, metadata)
+	s.fire(k)
+	if !held {
+		p.done(offset-1, metadata)
+	}
 }
 
 // MarkMessage marks msg done, like MarkOffset(msg.Topic, msg.Partition,
