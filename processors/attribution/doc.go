@@ -13,7 +13,7 @@
 //
 // The states of installs waiting for answers are also kept in memory for
 // the consumer group session (states.go): answers read them from there, and
-// an answer after which another match answer is still due does not write
-// the table; its commit is held until a later input of the install writes
-// the state (commit.Scope).
+// an answer after which another is still due does not write the table; its
+// commit is held until a later input of the install writes the state
+// (commit.Scope).
 package attribution

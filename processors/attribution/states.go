@@ -2,7 +2,6 @@ package attribution
 
 import (
 	"errors"
-	"strings"
 	"sync"
 
 	"github.com/lovoo/goka"
@@ -17,12 +16,13 @@ import (
 //
 //   - an answer reads the state from memory, not from the table (no read,
 //     no decoding);
-//   - an answer after which another match answer is still awaited does not
+//   - an answer after which the install still waits for another does not
 //     write the table: the state stays in memory only and the answer's
 //     commit is held (commit.Scope) until a later input of the install
-//     writes the state, which then carries both. An install's two match
-//     requests are answered within milliseconds, so the first answer's
-//     write was overwritten almost at once anyway.
+//     writes the state, which then carries both. The click side answers
+//     every request at once (a claim for a click it has not seen yet with
+//     "pending"), so an install is written twice: at its first init and
+//     once nothing is outstanding, when it is decided.
 //
 // A crash or a rebalance loses what was only in memory, and the held
 // answers are delivered again to the table's state (their offsets are
@@ -47,9 +47,13 @@ type kept struct {
 }
 
 // maxKept bounds the states a partition keeps that are also in the table
-// (installs waiting for a claim whose click is not there yet can wait for
-// hours); beyond it they are dropped, never those only in memory.
+// (an install whose answers stopped coming, e.g. while the click side is
+// down); beyond it they are dropped, never those only in memory.
 const maxKept = 5000
+
+// maxHeld bounds the answers one install's state may hold in memory; the
+// next one writes it.
+const maxHeld = 16
 
 var errStateLost = errors.New("attribution: an install's state held in memory only was lost")
 
@@ -91,10 +95,10 @@ func (s *states) load(ctx goka.Context) (*codecs.InstallState, *kept) {
 }
 
 // store makes st the install's state after the current input: kept in
-// memory only when the input is an answer (deferrable) after which another
-// match answer is awaited, and the session holds its commit; else written
-// to the table, releasing the inputs held for it once this input is
-// committed.
+// memory only when the input is an answer (deferrable) after which the
+// install still waits for one, and the session holds its commit; else
+// written to the table, releasing the inputs held for it once this input
+// is committed.
 func (s *states) store(ctx goka.Context, st *codecs.InstallState, deferrable bool) {
 	m := s.part(ctx.Partition())
 	if m == nil {
@@ -107,7 +111,7 @@ func (s *states) store(ctx goka.Context, st *codecs.InstallState, deferrable boo
 		k = &kept{}
 	}
 	k.st = st
-	if deferrable && awaitsMatch(st) && len(k.holds) < 16 {
+	if deferrable && len(st.Waiting) > 0 && len(k.holds) < maxHeld {
 		if h, ok := s.scope.Hold(string(ctx.Topic()), ctx.Partition(), ctx.Offset()); ok {
 			k.holds = append(k.holds, h)
 			m[key] = k
@@ -158,14 +162,4 @@ func (s *states) guard(ctx goka.Context, k *kept, step func()) (err error) {
 	}()
 	step()
 	return nil
-}
-
-// awaitsMatch reports whether the install still waits for a match answer.
-func awaitsMatch(st *codecs.InstallState) bool {
-	for _, w := range st.Waiting {
-		if !strings.HasPrefix(w, "claim:") {
-			return true
-		}
-	}
-	return false
 }

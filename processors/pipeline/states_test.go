@@ -28,7 +28,9 @@ import (
 // state alone, and the group does not commit the answer although it
 // committed a later one (install B's). The group is stopped and started
 // again: the answer comes again, and once the IP key answers A claims the
-// device key's click and is credited to it. Nothing goes to the DLQ.
+// device key's click and is credited to it when the claim is granted. A's
+// state was written twice, at its init and when it was decided. Nothing
+// goes to the DLQ.
 func TestAttributionAnswerKeptInMemoryComesAgainAfterRestart(t *testing.T) {
 	emb, err := stream.StartEmbedded("", 0)
 	if err != nil {
@@ -124,6 +126,11 @@ func TestAttributionAnswerKeptInMemoryComesAgainAfterRestart(t *testing.T) {
 		t.Errorf("A decided click %q by %s, want %q by device", d.ClickID, d.MatchType, click.ClickID)
 	}
 	poll.Until(t, 20*time.Second, "every answer committed", func() bool { n, _ := off.Committed("attribution", "attribution-replies"); return n == 4 })
+	// Every answer is committed, so A's last write is acknowledged.
+	poll.Until(t, 20*time.Second, "A's decided state read", func() bool { return countKey(read(string(attribution.Table)), keyA) >= 2 })
+	if n := countKey(read(string(attribution.Table)), keyA); n != 2 {
+		t.Errorf("A's state written %d times, want twice (its init and its decision)", n)
+	}
 	if dlq := read(string(attribution.DLQ)); len(dlq) > 0 {
 		t.Errorf("%d inputs in the DLQ, e.g. %s", len(dlq), dlq[0].Key)
 	}
