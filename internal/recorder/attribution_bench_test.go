@@ -53,14 +53,20 @@ import (
 // HAZELNUT_SIM_SWEEP_PAUSE (a duration: the least time between two sweeps
 // of the expiring groups, instead of clock.DefaultSweepPause; a diagnostic),
 // HAZELNUT_SIM_CPUPROFILE=path (CPU profiles of the indexing and the decide
-// phases alone, to path.clicks and path.decide).
+// phases alone, to path.clicks and path.decide), HAZELNUT_SIM_BROKER_DISK=1
+// (the embedded broker keeps its log in files, as `hazelnut dev` does,
+// instead of in memory).
 func TestAttributionStream(t *testing.T) {
 	if kafka := long(t); kafka != nil {
 		t.Run("kafka", func(t *testing.T) { measureAttribution(t, kafka, false) })
 		return
 	}
 	t.Run("embedded", func(t *testing.T) {
-		emb, err := stream.StartEmbedded("", 0)
+		dir := ""
+		if os.Getenv("HAZELNUT_SIM_BROKER_DISK") == "1" {
+			dir = t.TempDir()
+		}
+		emb, err := stream.StartEmbedded(dir, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,7 +23,9 @@ import "sync"
 // goka's Cleanup, which returns only once the session's partition
 // processors stopped: every callback of a session runs inside its scope.
 // Without a wrapped consumer group (goka's tester) there is never a
-// session, and Hold reports false.
+// session, and Hold reports false. A scope serves one goka processor at a
+// time (its consumer group's sessions follow each other); two processors
+// running at once need a scope each.
 type Scope struct {
 	mu  sync.Mutex
 	cur *session

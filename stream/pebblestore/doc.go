@@ -31,6 +31,16 @@
 // touching the closed database. Iterators still open at Close are released
 // by Close.
 //
+// # Reads that skip Pebble
+//
+// Values written last are kept in a small cache (WithRecentBytes): a state
+// is often read again right after it was written. And every store keeps a
+// Bloom filter of its keys (filled at open from the database, then from
+// every Set; WithoutKeyFilter turns it off): a key it does not hold was
+// never written, so its read answers "not found" without searching the
+// memtables and table files. Deleted keys stay in the filter and are
+// answered by Pebble.
+//
 // # Durability and failure contract
 //
 // The local store is a cache of a Kafka changelog topic; the changelog is the

@@ -35,6 +35,7 @@ type config struct {
 	recentBytes      int
 	recoveryInterval time.Duration
 	pebbleOpts       []func(*pebble.Options)
+	noKeyFilter      bool
 
 	// now is the clock used for the recovery offset interval; tests replace it.
 	now func() time.Time
@@ -63,6 +64,13 @@ func newConfig(opts []Option) config {
 		c.recoveryInterval = 0
 	}
 	return c
+}
+
+// WithoutKeyFilter turns off the in-memory filter of the keys a store holds
+// (on by default): every read of a missing key then asks Pebble. The filter
+// costs about 1.25 bytes per key and, at open, one pass over the keys.
+func WithoutKeyFilter() Option {
+	return func(cfg *config) { cfg.noKeyFilter = true }
 }
 
 // WithCache makes the stores use the given Pebble block cache instead of one

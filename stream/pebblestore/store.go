@@ -63,6 +63,9 @@ type Store struct {
 
 	// recent holds the values written last (nil when off).
 	recent *recent
+	// keys may contain every key in the database (nil when off): a read of
+	// a key it does not contain skips Pebble.
+	keys *keyFilter
 
 	// recovered is set by MarkRecovered; read without offMu by Set/Delete.
 	recovered atomic.Bool
@@ -166,7 +169,30 @@ func openStore(path string, cfg config, cache *pebble.Cache, afterClose func(*St
 		return fail(errors.Join(err, db.Close()), true)
 	}
 	s.offset, s.hasOffset = off, ok
+	if !cfg.noKeyFilter {
+		if s.keys, err = fillKeyFilter(db); err != nil {
+			return fail(errors.Join(err, db.Close()), false)
+		}
+	}
 	return s, nil
+}
+
+// fillKeyFilter returns a key filter holding every user key of db.
+func fillKeyFilter(db *pebble.DB) (*keyFilter, error) {
+	f := newKeyFilter()
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{userPrefix}, UpperBound: userUpper})
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: key filter: %w", err)
+	}
+	for valid := it.First(); valid; valid = it.Next() {
+		f.add(string(it.Key()[1:]))
+	}
+	return f, errors.Join(it.Error(), it.Close())
+}
+
+// absent reports whether key is surely not in the database.
+func (s *Store) absent(key string) bool {
+	return s.keys != nil && !s.keys.mayContain(key)
 }
 
 func (s *Store) readOffset() (int64, bool, error) {
@@ -302,6 +328,9 @@ func (s *Store) Has(key string) (bool, error) {
 	if s.closed {
 		return false, ErrClosed
 	}
+	if s.absent(key) {
+		return false, nil
+	}
 	if _, ok := s.recent.get(key); ok {
 		return true, nil
 	}
@@ -323,6 +352,9 @@ func (s *Store) Get(key string) ([]byte, error) {
 	defer s.mu.RUnlock()
 	if s.closed {
 		return nil, ErrClosed
+	}
+	if s.absent(key) {
+		return nil, nil
 	}
 	if v, ok := s.recent.get(key); ok {
 		return append(make([]byte, 0, len(v)), v...), nil
@@ -346,6 +378,9 @@ func (s *Store) Set(key string, value []byte) error {
 	defer s.mu.RUnlock()
 	if s.closed {
 		return ErrClosed
+	}
+	if s.keys != nil {
+		s.keys.add(key) // before the write: a concurrent read may see it either way
 	}
 	if err := s.db.Set(userKeyString(key), value, s.writeOpts()); err != nil {
 		s.recent.forget(key)
