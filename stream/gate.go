@@ -78,9 +78,6 @@ func NewGate(topic string, limit int, ttl time.Duration) *Gate {
 	return &Gate{topic: topic, limit: limit, ttl: ttl, now: time.Now, parts: map[int32]*gatePartition{}}
 }
 
-// Topic is the input topic the gate holds back.
-func (g *Gate) Topic() string { return g.topic }
-
 // Track tells the gate whether the group still waits for something on
 // behalf of key in partition: false closes the key (a no-op for a key that
 // is not open), true opens it if it is not.

@@ -232,10 +232,11 @@ func measureAttribution(t *testing.T, brokers []string, embedded bool) {
 		len(w.Installs), last.Sub(first).Round(time.Millisecond), decideRate, decideRate/ceiling, decideCPU.Round(time.Millisecond),
 		float64(decideCPU.Microseconds())/float64(len(w.Installs)), decRecords, ok, len(w.Installs), wrong)
 	t.Logf("records produced per install: %.2f — %s", float64(total)/float64(len(w.Installs)), describe(perInstall, len(w.Installs), "install"))
-	sizes := recordBytes(t, kafka, slices.Sorted(maps.Keys(perInstall)), 500)
+	outputs := slices.Sorted(maps.Keys(perInstall))
+	sizes := recordBytes(t, kafka, outputs, 500)
 	var bytesPer float64
 	var byTopic []string
-	for _, topic := range slices.Sorted(maps.Keys(perInstall)) {
+	for _, topic := range outputs {
 		b := sizes[topic] * float64(perInstall[topic]) / float64(len(w.Installs))
 		bytesPer += b
 		byTopic = append(byTopic, fmt.Sprintf("%s %.0f (%.0f B each)", topic, b, sizes[topic]))
@@ -417,16 +418,16 @@ func waitQuiet(t testing.TB, off *simulate.Offsets) map[string]int64 {
 // topics and returns their mean size, key and value, per topic.
 func recordBytes(t testing.TB, kafka stream.Kafka, topics []string, n int64) map[string]float64 {
 	t.Helper()
-	c, err := sarama.NewConsumer(kafka.Brokers, kafka.Sarama(kafka.ClientID("bench-bytes")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	client, err := sarama.NewClient(kafka.Brokers, kafka.Sarama(kafka.ClientID("bench-bytes-offsets")))
+	client, err := sarama.NewClient(kafka.Brokers, kafka.Sarama(kafka.ClientID("bench-bytes")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
+	c, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
 	out := map[string]float64{}
 	for _, topic := range topics {
 		ps, err := c.Partitions(topic)

@@ -52,7 +52,8 @@ func TestAttributionAnswerKeptInMemoryComesAgainAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer off.Close()
-	read := readTopics(t, k, "match-requests", "click-claims", "attributions", string(attribution.Table), string(attribution.DLQ))
+	read := readTopics(t, k, "match-requests", "click-claims", "attributions", "install-attributed", "analytics",
+		string(attribution.Table), string(attribution.DLQ))
 
 	dir := t.TempDir()
 	start := func() (stop func()) {
@@ -76,7 +77,7 @@ func TestAttributionAnswerKeptInMemoryComesAgainAfterRestart(t *testing.T) {
 	emit := emitters(t, k, "installs", "attribution-replies")
 
 	at := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	keyA, keyB := attribution.Key(replayProject, "inst-a"), attribution.Key(replayProject, "inst-b")
+	keyA, keyB, keyC := attribution.Key(replayProject, "inst-a"), attribution.Key(replayProject, "inst-b"), attribution.Key(replayProject, "inst-c")
 	device := codecs.DeviceKey(replayProject, "0f4a3e70-1c2b-4d5e-8f90-a1b2c3d4e5f6")
 	ip := codecs.IPKey(replayProject, "203.0.113.9")
 	click := codecs.ClickRef{ClickID: "click-a", ProjectID: replayProject, Source: "link", Platform: "Android", ClickedAt: at.Add(-time.Hour)}
@@ -95,12 +96,23 @@ func TestAttributionAnswerKeptInMemoryComesAgainAfterRestart(t *testing.T) {
 
 	reply(keyA, codecs.AttributionReply{Type: codecs.ReplyMatch, InstallID: "inst-a", Kind: codecs.TouchDevice, Key: device, Candidates: []codecs.ClickRef{click}})
 	reply(keyB, codecs.AttributionReply{Type: codecs.ReplyMatch, InstallID: "inst-b", Kind: codecs.TouchIP, Key: codecs.IPKey(replayProject, "198.51.100.7")})
-	// B's decision shows A's answer, published before B's, was handled.
-	poll.Until(t, 20*time.Second, "B decided", func() bool { return decisionOf(read("attributions"), keyB) != nil })
-	poll.Until(t, 20*time.Second, "both installs committed", func() bool { n, _ := off.Committed("attribution", "installs"); return n == 2 })
-	// The commits are sent every second: two more pass, and the answers'
-	// commit must still stand before A's answer (offset 0).
-	time.Sleep(2500 * time.Millisecond)
+	// B's answer decided it, so A's answer, published before, was handled.
+	// B's answer is marked once every write it made is acknowledged: its
+	// decision, summary, analytics job and state are all readable.
+	poll.Until(t, 20*time.Second, "B decided and written", func() bool {
+		for _, topic := range []string{"attributions", "install-attributed", "analytics"} {
+			if countKey(read(topic), keyB) == 0 {
+				return false
+			}
+		}
+		return countKey(read(string(attribution.Table)), keyB) == 2
+	})
+	// C's init comes after that: the commit that carries it carries every
+	// mark made before, B's answer's too, and the answers' commit must
+	// still stand before A's answer (offset 0).
+	emit("installs", keyC, &codecs.Install{RequestID: "req-c", ProjectID: replayProject, InstallID: "inst-c", Platform: "ANDROID",
+		Source: "GENERAL", DeviceData: json.RawMessage(`{}`), ClientIP: "198.51.100.8", ReceivedAt: at})
+	poll.Until(t, 20*time.Second, "three installs committed", func() bool { n, _ := off.Committed("attribution", "installs"); return n == 3 })
 	if n, err := off.Committed("attribution", "attribution-replies"); err != nil || n != 0 {
 		t.Fatalf("attribution-replies committed up to %d (%v), want 0: A's answer lives in memory only", n, err)
 	}
