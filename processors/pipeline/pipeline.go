@@ -101,6 +101,15 @@ func Components(names []string, cfg Config) ([]stream.Component, error) {
 			return nil, err
 		}
 		tables := pebblestore.New(filepath.Join(cfg.Dir, name), pebblestore.WithLogger(log), pebblestore.WithSharedCache(blocks))
+		if g.Sweeper != nil {
+			// A sweep walks the whole table; only what it changes is
+			// handed to the partitions' goroutines.
+			table := g.Graph.GroupTable()
+			pre := g.Sweeper.Prefilter(table.Topic(), table.Codec())
+			tables.FilterIterators(func(topic string, partition int32) pebblestore.EntryFilter {
+				return pre(topic, partition)
+			})
+		}
 		build := func() (*goka.Processor, error) {
 			return goka.NewProcessor(cfg.Kafka.Brokers, g.Graph, cfg.Kafka.ProcessorOptions(name, tables.Builder(), cfg.Replication, g.Wrap()...)...)
 		}

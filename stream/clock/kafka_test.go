@@ -163,6 +163,20 @@ func TestTickerNeedsTheTopic(t *testing.T) {
 	}
 }
 
+// emitter returns a function that emits entries to topic.
+func emitter(t *testing.T, k stream.Kafka, topic goka.Stream) func(key string, e entry) {
+	em, err := goka.NewEmitter(k.Brokers, topic, new(codec.Bytes), k.EmitterOptions(string(topic), 1)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = em.Finish() })
+	return func(key string, e entry) {
+		if err := em.EmitSync(key, entryBytes(e)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // keyOn returns a key with the given prefix that goka sends to partition p
 // of 4.
 func keyOn(prefix string, p int32) string {
@@ -182,19 +196,7 @@ func keyOn(prefix string, p int32) string {
 func TestClockOnEmbeddedBroker(t *testing.T) {
 	k := embedded(t, string(Ticks), string(inA), string(inB))
 
-	emit := func(topic goka.Stream) func(key string, e entry) {
-		em, err := goka.NewEmitter(k.Brokers, topic, new(codec.Bytes), k.EmitterOptions(string(topic), 1)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = em.Finish() })
-		return func(key string, e entry) {
-			if err := em.EmitSync(key, entryBytes(e)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	emitA, emitB := emit(inA), emit(inB)
+	emitA, emitB := emitter(t, k, inA), emitter(t, k, inB)
 
 	var sweeps atomic.Int64
 	g := newTestGroup(SweepConfig{Slices: 2, Pause: 10 * time.Millisecond, OnSweep: func(visited int64, err error) {

@@ -3,7 +3,6 @@ package clock
 import (
 	"context"
 	"fmt"
-	"hash/crc32"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,13 +61,17 @@ type SweepConfig struct {
 // component of Component) runs one slice on all active partitions with
 // Processor.VisitAll. goka still walks every key of a partition on each
 // sweep (a callback cannot range-scan), but only the keys of the slice are
-// decoded and examined. Entries of a partition whose watermark is unknown
-// (no tick since it was assigned) are left alone.
+// decoded and examined; with Prefilter installed on the table's iterators,
+// only the entries the SweepFunc changes reach the visitor. Entries of a
+// partition whose watermark is unknown (no tick since it was assigned) are
+// left alone. One sweep runs at a time.
 type Sweeper struct {
 	w    *Watermarks
 	fn   SweepFunc
 	cfg  SweepConfig
 	next atomic.Uint32
+	// running is the sweep in progress (Prefilter).
+	running atomic.Pointer[sweepRun]
 }
 
 // slice is the meta of a sweep's visit: examine keys of slice I of N.
@@ -114,16 +117,19 @@ func (s *Sweeper) visit(ctx goka.Context, meta any) {
 // partition shares its FNV hash modulo the partition count, so slicing by
 // the same hash would put a partition's keys in few slices.
 func inSlice(key string, sl slice) bool {
-	return sl.N <= 1 || crc32.ChecksumIEEE([]byte(key))%sl.N == sl.I
+	return inSliceBytes([]byte(key), sl)
 }
 
 // Sweep runs the next slice on every active partition of p and returns the
-// number of keys goka visited. It blocks until the partitions went through
+// number of keys goka visited (with Prefilter: the entries handed on). It blocks until the partitions went through
 // the slice, ctx is done or a rebalance aborted the visit.
 func (s *Sweeper) Sweep(ctx context.Context, p *goka.Processor) (int64, error) {
 	n := uint32(s.cfg.Slices)
 	i := (s.next.Add(1) - 1) % n
-	return p.VisitAllWithStats(ctx, s.cfg.Name, slice{I: i, N: n})
+	sl := slice{I: i, N: n}
+	s.running.Store(&sweepRun{slice: sl, marks: s.w.marks()})
+	defer s.running.Store(nil)
+	return p.VisitAllWithStats(ctx, s.cfg.Name, sl)
 }
 
 // Component runs the processor build makes, as stream.ProcessorComponent

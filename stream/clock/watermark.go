@@ -129,6 +129,20 @@ func (w *Watermarks) Current(ctx goka.Context) (watermark time.Time, ok bool) {
 	return st.mark, !st.mark.IsZero()
 }
 
+// marks returns the watermark of every partition that has one, as last
+// handed out.
+func (w *Watermarks) marks() map[int32]time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[int32]time.Time, len(w.parts))
+	for p, st := range w.parts {
+		if st.loaded && !st.mark.IsZero() {
+			out[p] = st.mark
+		}
+	}
+	return out
+}
+
 // OnTick advances the watermark of ctx's partition and persists it. It must
 // run in a callback of the ticks topic, whose key is the partition's
 // TickKey: it merges the record stored there (after a restart or a

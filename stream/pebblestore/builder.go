@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -50,6 +51,8 @@ type Tables struct {
 	// paths holds every database opened (or being opened) since New or the
 	// last Discard that covered it.
 	paths map[string]*pathState
+	// filter is set by FilterIterators.
+	filter atomic.Pointer[IterFilter]
 }
 
 // pathState tracks one database directory of a Tables. It is guarded by
@@ -156,6 +159,7 @@ func (t *Tables) build(topic string, partition int32) (storage.Storage, error) {
 		t.failedOpenLocked(path, e)
 		return nil, err
 	}
+	st.filter = tablesFilter(&t.filter, topic, partition)
 	t.mu.Lock()
 	e.opened, e.fs = true, st.fs
 	t.mu.Unlock()

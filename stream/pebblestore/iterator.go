@@ -23,6 +23,8 @@ type iterator struct {
 	started bool
 	valid   bool
 	err     error // error reported after release
+	// keep, when set, chooses the entries Next returns (IterFilter).
+	keep EntryFilter
 }
 
 func (i *iterator) Next() bool {
@@ -37,7 +39,20 @@ func (i *iterator) Next() bool {
 		i.started = true
 		i.valid = i.it.First()
 	}
+	for i.valid && i.keep != nil && !i.kept() {
+		i.valid = i.it.Next()
+	}
 	return i.valid
+}
+
+// kept asks the filter about the current entry. An entry whose value
+// cannot be read is returned: the reader then meets the error itself.
+func (i *iterator) kept() bool {
+	v, err := i.it.ValueAndErr()
+	if err != nil {
+		return true
+	}
+	return i.keep(i.it.Key()[1:], v)
 }
 
 func (i *iterator) Seek(key []byte) bool {
@@ -49,6 +64,9 @@ func (i *iterator) Seek(key []byte) bool {
 	i.started = true
 	// Pebble clamps the seek key to the iterator bounds.
 	i.valid = i.it.SeekGE(userKey(key))
+	for i.valid && i.keep != nil && !i.kept() {
+		i.valid = i.it.Next()
+	}
 	return i.valid
 }
 

@@ -60,6 +60,8 @@ type Store struct {
 
 	itersMu sync.Mutex
 	iters   map[*iterator]struct{}
+	// filter, when set, gives the EntryFilter of each new iterator.
+	filter iterFilter
 
 	// recent holds the values written last (nil when off).
 	recent *recent
@@ -529,6 +531,9 @@ func (s *Store) newIterator(lower, upper []byte) (storage.Iterator, error) {
 		return nil, fmt.Errorf("pebblestore: new iterator: %w", err)
 	}
 	it := &iterator{s: s, it: pit}
+	if s.filter != nil {
+		it.keep = s.filter()
+	}
 	s.itersMu.Lock()
 	s.iters[it] = struct{}{}
 	s.itersMu.Unlock()
