@@ -105,8 +105,8 @@ func WithLogger(l *zap.Logger) Option {
 }
 
 // WithRecentBytes bounds each store's cache of the values written last
-// (DefaultRecentBytes; 0 turns it off): reads of a key written shortly
-// before are answered from it instead of Pebble.
+// (DefaultRecentBytes, which is off; 0 turns it off): reads of a key
+// written shortly before are answered from it instead of Pebble.
 func WithRecentBytes(n int) Option {
 	return func(cfg *config) { cfg.recentBytes = n }
 }

@@ -2,8 +2,13 @@ package pebblestore
 
 import "sync"
 
-// DefaultRecentBytes bounds each store's cache of recently written values.
-const DefaultRecentBytes = 4 << 20
+// DefaultRecentBytes bounds each store's cache of recently written values:
+// off. The cache served the attribution group's re-reads of an install's
+// state, which the group now keeps in memory itself; for the other tables it
+// cost more than it saved (docs/BENCHMARKS.md, step 6: 2.0 s less CPU in
+// writes and 0.8 s less marking per 100,000 installs without it, and no
+// slower reads).
+const DefaultRecentBytes = 0
 
 // recent keeps the values last written to a store, so the read that
 // usually follows a write of the same key soon after (a processor reads an

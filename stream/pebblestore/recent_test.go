@@ -46,7 +46,7 @@ func TestRecentCache(t *testing.T) {
 // Reads through a store see writes and deletes whether or not the value is
 // still in the cache.
 func TestStoreReadsThroughRecent(t *testing.T) {
-	for _, bound := range []int{0, 64, DefaultRecentBytes} {
+	for _, bound := range []int{0, 64, 4 << 20} {
 		st := openTest(t, t.TempDir(), WithRecentBytes(bound))
 		for i := range 50 {
 			if err := st.Set(fmt.Sprintf("k%02d", i), []byte(fmt.Sprintf("v%02d", i))); err != nil {
