@@ -19,9 +19,12 @@
 // Limit when Oldest is set; a Limit of zero or less means all of them),
 // oldest first; the number of clicks in the window plus every click
 // dropped by the bound below, so the IP flood rule errs on the side of
-// flagging; and the installs recorded before the requester, oldest first.
-// On a device key, every recorded install after the requester is told of it
-// with a "prior" reply: its reinstall check ran without it.
+// flagging; and the installs recorded before the requester that are still
+// kept at its install time (their window plus the slack has not passed),
+// oldest first. On a device key, every recorded install after the requester
+// that would keep it so is told of it with a "prior" reply: its reinstall
+// check ran without it. So whether a sweep has removed an install yet
+// changes no answer.
 //
 // Together the three reply types make an install's view independent of the
 // order its inputs arrive in: every click of its window reaches it either in

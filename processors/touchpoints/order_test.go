@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hazelnut-mmp/hazelnut/codecs"
+	"github.com/hazelnut-mmp/hazelnut/processors"
 )
 
 // view is what one install learned from its replies.
@@ -21,7 +22,7 @@ type view struct {
 // The same clicks and match requests in different orders give every install
 // the same view: the union of the candidates it was told (cut to the newest
 // or oldest Limit, as the install cuts it) and, on a device key, the union
-// of its prior installs.
+// of its prior installs still kept at its install time.
 func TestViewsDoNotDependOnOrder(t *testing.T) {
 	var clicks []codecs.ClickRef
 	rnd := rand.New(rand.NewPCG(1, 2))
@@ -121,7 +122,8 @@ func TestViewsDoNotDependOnOrder(t *testing.T) {
 						}
 						var wantPrior, gotPrior []string
 						for _, o := range installs {
-							if (codecs.InstallRef{InstallID: o.id, InstalledAt: o.at}).Before(win.InstallRef) {
+							prior := Recorded{InstallRef: codecs.InstallRef{InstallID: o.id, InstalledAt: o.at}, Window: o.window}
+							if prior.Before(win.InstallRef) && prior.keptAt(in.at, processors.DefaultSlack) {
 								wantPrior = append(wantPrior, o.id)
 							}
 						}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/lovoo/goka"
 
@@ -61,9 +62,9 @@ func (g *group) request(ctx goka.Context, raw []byte) error {
 			Window:     req.Window,
 		})
 		ctx.SetValue(st)
-		return answer(ctx.Key(), st, req)
+		return answer(ctx.Key(), st, req, g.deps.Slack)
 	}, func() []stream.Emission {
-		return answer(ctx.Key(), st, req)
+		return answer(ctx.Key(), st, req, g.deps.Slack)
 	})
 	return nil
 }
@@ -112,8 +113,10 @@ func touches(key string, st *State, u *codecs.TouchpointUpdate) []stream.Emissio
 
 // answer is the match reply to req and, on a device key, the prior replies
 // to the installs recorded after it. It reads st as it is after req was
-// recorded.
-func answer(key string, st *State, req *codecs.MatchRequest) []stream.Emission {
+// recorded. An install counts as prior to another only while it is kept at
+// the other's install time (Recorded.keptAt): so whether a sweep has
+// removed it yet changes no answer.
+func answer(key string, st *State, req *codecs.MatchRequest, slack time.Duration) []stream.Emission {
 	self := codecs.InstallRef{InstallID: req.InstallID, InstalledAt: req.InstalledAt}
 	window := Recorded{InstallRef: self, ProjectID: req.ProjectID, Window: req.Window}
 
@@ -146,9 +149,13 @@ func answer(key string, st *State, req *codecs.MatchRequest) []stream.Emission {
 		switch {
 		case r.ProjectID != req.ProjectID || r.InstallID == req.InstallID:
 		case r.Before(self):
-			prior = append(prior, r.InstallRef)
+			if r.keptAt(req.InstalledAt, slack) {
+				prior = append(prior, r.InstallRef)
+			}
 		case self.Before(r.InstallRef):
-			later = append(later, r.InstallRef)
+			if window.keptAt(r.InstalledAt, slack) {
+				later = append(later, r.InstallRef)
+			}
 		}
 	}
 

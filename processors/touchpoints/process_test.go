@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/hazelnut-mmp/hazelnut/codecs"
 )
@@ -332,5 +333,41 @@ func TestRedeliveredInputResendsWithoutApplying(t *testing.T) {
 	h.drain()
 	if got := h.state(devKey); len(got.Clicks) != 1 || len(got.Installs) != 0 {
 		t.Errorf("a redelivered input was applied again: %s", encode(got))
+	}
+}
+
+// An install is prior to another only while it is kept at the other's
+// install time (its window plus the slack): the answer is the same whether
+// or not a sweep removed it yet.
+func TestPriorInstallsOnlyWhileKept(t *testing.T) {
+	h := start(t) // slack: processors.DefaultSlack, an hour
+	priors := func() map[string][]string {
+		out := map[string][]string{}
+		for _, r := range h.drain() {
+			out[r.InstallID+"/"+r.Type] = installIDs(r.PriorInstalls)
+		}
+		return out
+	}
+	check := func(step string, want map[string][]string) {
+		t.Helper()
+		if got := priors(); !cmp.Equal(got, want, cmpopts.EquateEmpty()) {
+			t.Errorf("%s: replies %v, want %v", step, got, want)
+		}
+	}
+	h.request(matchReq(devKey, "i1", at(0), time.Hour, 1)) // kept until 12:00
+	check("i1", map[string][]string{"i1/match": nil})
+	h.request(matchReq(devKey, "i2", at(120), time.Hour, 1))
+	check("i2 at the last minute i1 is kept", map[string][]string{"i2/match": {"i1"}})
+	h.request(matchReq(devKey, "i3", at(121), time.Hour, 1))
+	check("i3 after i1 is gone", map[string][]string{"i3/match": {"i2"}})
+
+	// Earlier installs that come late are told to the later ones that
+	// would have kept them.
+	h.request(matchReq(devKey, "i0", at(-200), time.Hour, 1)) // kept until 08:00
+	check("i0", map[string][]string{"i0/match": nil})
+	h.request(matchReq(devKey, "i-1", at(-100), time.Hour, 1)) // kept until 09:40
+	check("i-1", map[string][]string{"i-1/match": {"i0"}, "i1/prior": {"i-1"}})
+	if st := h.state(devKey); len(st.Installs) != 5 {
+		t.Errorf("recorded %d installs, want all 5 until a sweep", len(st.Installs))
 	}
 }

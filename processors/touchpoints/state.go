@@ -46,6 +46,13 @@ type Recorded struct {
 	Window    time.Duration `json:"window"`
 }
 
+// keptAt reports whether the install is kept at event time t: until its
+// window and the slack have passed. The sweep removes it once the watermark
+// is past that.
+func (r Recorded) keptAt(t time.Time, slack time.Duration) bool {
+	return !r.InstalledAt.Add(r.Window + slack).Before(t)
+}
+
 // covers reports whether the install's window holds t:
 // installed_at-window <= t <= installed_at.
 func (r Recorded) covers(t time.Time) bool {

@@ -33,7 +33,7 @@ func sweeper(deps processors.Deps) clock.SweepFunc {
 			return expired(c.ProjectID, c.ClickedAt)
 		})
 		st.Installs = slices.DeleteFunc(st.Installs, func(r Recorded) bool {
-			return r.InstalledAt.Add(r.Window + deps.Slack).Before(watermark)
+			return !r.keptAt(watermark, deps.Slack)
 		})
 		if st.Overflow > 0 && expired(project(ctx.Key()), st.OverflowUntil) {
 			st.Overflow, st.OverflowUntil = 0, time.Time{}
