@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/lovoo/goka"
 	"go.opentelemetry.io/otel"
@@ -76,6 +77,30 @@ var ErrRestart = errors.New("restart")
 // the input to the DLQ.
 func Restart(err error) error { return fmt.Errorf("%w: %w", ErrRestart, err) }
 
+// providerTracer is the stream's tracer of one tracer provider.
+type providerTracer struct {
+	tp trace.TracerProvider
+	tr trace.Tracer
+}
+
+var streamTracer atomic.Pointer[providerTracer]
+
+// tracer is the stream's tracer of the current global provider, looked up
+// again only when the provider changed: a provider looks a tracer up by
+// name under a lock, which cost more than the rest of a span per record.
+func tracer() trace.Tracer {
+	tp := otel.GetTracerProvider()
+	if c := streamTracer.Load(); c != nil && c.tp == tp {
+		return c.tr
+	}
+	c := &providerTracer{tp: tp, tr: tp.Tracer("hazelnut/stream")}
+	streamTracer.Store(c)
+	return c.tr
+}
+
+// consumerSpan is the start option of every record's span.
+var consumerSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+
 func startSpan(g goka.Group, ctx goka.Context) trace.Span {
 	parent := context.Background()
 	if headers := ctx.Headers(); len(headers) > 0 {
@@ -89,7 +114,7 @@ func startSpan(g goka.Group, ctx goka.Context) trace.Span {
 			parent = propagation.TraceContext{}.Extract(parent, carrier)
 		}
 	}
-	_, span := otel.Tracer("hazelnut/stream").Start(parent, "process "+string(ctx.Topic()), trace.WithSpanKind(trace.SpanKindConsumer))
+	_, span := tracer().Start(parent, "process "+string(ctx.Topic()), consumerSpan...)
 	// Attributes cost allocations on every record; only a span that is
 	// recorded gets them.
 	if span.IsRecording() {
