@@ -30,9 +30,10 @@ const (
 	// than its window so inputs that arrive out of order still find it.
 	DefaultSlack = time.Hour
 	// DefaultSweepPause spaces the sweeps of groups that expire state. A
-	// sweep walks every key of the group's table through goka's visitor,
-	// so on a table of millions of keys it is the biggest cost after the
-	// work itself; expiry windows are hours to days, and the answers a
+	// sweep walks every key of the group's table (goka's visitor; the
+	// walk judges the entries and hands on only what expires), so on a
+	// table of millions of keys it is the biggest cost after the work
+	// itself; expiry windows are hours to days, and the answers a
 	// sweep sends (a claim's click never came) change no decision.
 	DefaultSweepPause = time.Minute
 )

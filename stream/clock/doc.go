@@ -56,7 +56,11 @@
 // a SweepFunc with the partition's watermark (DeleteExpired deletes an entry
 // whose event time plus TTL plus slack is before it). Sweeper.Component runs
 // a group's processor and sweeps a full pass, slice by slice, whenever a
-// tick moved a watermark.
+// tick moved a watermark. goka walks the whole table for every visit; a
+// role installs Sweeper.Prefilter on the table's iterators (the pebble
+// tables' FilterIterators) so that the walk itself judges each entry of the
+// slice on a copy and only the entries the SweepFunc changes reach the
+// partition's goroutine.
 //
 // # Using it in a group
 //
