@@ -121,8 +121,9 @@ func inSlice(key string, sl slice) bool {
 }
 
 // Sweep runs the next slice on every active partition of p and returns the
-// number of keys goka visited (with Prefilter: the entries handed on). It blocks until the partitions went through
-// the slice, ctx is done or a rebalance aborted the visit.
+// number of keys goka visited (with Prefilter: the entries handed on). It
+// blocks until the partitions went through the slice, ctx is done or a
+// rebalance aborted the visit.
 func (s *Sweeper) Sweep(ctx context.Context, p *goka.Processor) (int64, error) {
 	n := uint32(s.cfg.Slices)
 	i := (s.next.Add(1) - 1) % n
