@@ -16,7 +16,10 @@ import (
 // entry's partition goroutine, with that partition's watermark. It may
 // delete the entry (ctx.Delete), store a trimmed value (ctx.SetValue) or
 // leave it; it must not do I/O. value is the decoded entry, never a
-// watermark record.
+// watermark record. With Prefilter it also runs in the goroutine that walks
+// the table, on a copy decoded there and with a context that only records
+// its effects, concurrently with the partition's callbacks: what it reads
+// besides value must be safe to read from several goroutines.
 type SweepFunc func(ctx goka.Context, value any, watermark time.Time)
 
 // DeleteExpired is the SweepFunc that deletes an entry once its expiry is
