@@ -47,12 +47,11 @@ func Guard(g goka.Group, h Handler) goka.ProcessCallback {
 		span := startSpan(g, ctx)
 		defer span.End()
 		if err := call(h, ctx, raw); err != nil {
+			span.RecordError(err)
 			if errors.Is(err, ErrRestart) {
-				span.RecordError(err)
 				ctx.Fail(err) // stops the processor; the input comes again
 				return
 			}
-			span.RecordError(err)
 			span.SetStatus(codes.Error, "sent to "+string(dlq))
 			ctx.Emit(dlq, ctx.Key(), raw, goka.WithCtxEmitHeaders(goka.Headers{
 				HeaderError:     []byte(err.Error()),
@@ -64,9 +63,6 @@ func Guard(g goka.Group, h Handler) goka.ProcessCallback {
 	}
 }
 
-// startSpan starts the consumer span of one input record, continuing the
-// trace whose W3C context the record carries in its headers (the gateway
-// puts the request's there). Spans go to the global tracer provider.
 // ErrRestart marks a handler error that must not send the input to the
 // DLQ: Guard stops the processor instead (goka's Context.Fail), the
 // supervisor starts it again and the input is delivered again. It is for a
@@ -101,6 +97,9 @@ func tracer() trace.Tracer {
 // consumerSpan is the start option of every record's span.
 var consumerSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
 
+// startSpan starts the consumer span of one input record, continuing the
+// trace whose W3C context the record carries in its headers (the gateway
+// puts the request's there). Spans go to the global tracer provider.
 func startSpan(g goka.Group, ctx goka.Context) trace.Span {
 	parent := context.Background()
 	if headers := ctx.Headers(); len(headers) > 0 {

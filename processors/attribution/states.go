@@ -127,9 +127,9 @@ func (s *states) store(ctx goka.Context, st *codecs.InstallState, deferrable boo
 	}
 	m[key] = k
 	if len(m) > maxKept {
-		for key, k := range m {
-			if len(k.holds) == 0 {
-				delete(m, key)
+		for other, o := range m {
+			if len(o.holds) == 0 {
+				delete(m, other)
 			}
 			if len(m) <= maxKept/2 {
 				break

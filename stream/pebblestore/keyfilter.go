@@ -57,11 +57,15 @@ func (f *keyFilter) add(key string) {
 	if l.n.Add(1) > l.cap {
 		l = f.grow(l)
 	}
-	h1, h2 := h, h>>32|1
 	for i := uint64(0); i < filterProbes; i++ {
-		b := (h1 + i*h2) & l.mask
+		b := l.bit(h, i)
 		l.words[b/64].Or(1 << (b % 64))
 	}
+}
+
+// bit is the bit of the layer that probe i of hash h sets.
+func (l *filterLayer) bit(h, i uint64) uint64 {
+	return (h + i*(h>>32|1)) & l.mask
 }
 
 // grow adds a layer once full is the last one and returns the last layer.
@@ -81,19 +85,21 @@ func (f *keyFilter) grow(full *filterLayer) *filterLayer {
 // mayContain reports false only for a key that was never added.
 func (f *keyFilter) mayContain(key string) bool {
 	h := maphash.String(f.seed, key)
-	h1, h2 := h, h>>32|1
 	for _, l := range *f.layers.Load() {
-		in := true
-		for i := uint64(0); i < filterProbes; i++ {
-			b := (h1 + i*h2) & l.mask
-			if l.words[b/64].Load()&(1<<(b%64)) == 0 {
-				in = false
-				break
-			}
-		}
-		if in {
+		if l.has(h) {
 			return true
 		}
 	}
 	return false
+}
+
+// has reports whether every bit hash h sets in the layer is set.
+func (l *filterLayer) has(h uint64) bool {
+	for i := uint64(0); i < filterProbes; i++ {
+		b := l.bit(h, i)
+		if l.words[b/64].Load()&(1<<(b%64)) == 0 {
+			return false
+		}
+	}
+	return true
 }
