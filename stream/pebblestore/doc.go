@@ -33,14 +33,11 @@
 //
 // # Reads that skip Pebble
 //
-// Values written last can be kept in a small cache (WithRecentBytes, off
-// by default), for tables whose states are read again right after they were
-// written. And every store keeps a
-// Bloom filter of its keys (filled at open from the database, then from
-// every Set; WithoutKeyFilter turns it off): a key it does not hold was
-// never written, so its read answers "not found" without searching the
-// memtables and table files. Deleted keys stay in the filter and are
-// answered by Pebble.
+// Every store keeps a Bloom filter of its keys (filled at open from the
+// database, then from every Set; WithoutKeyFilter turns it off): a key it
+// does not hold was never written, so its read answers "not found" without
+// searching the memtables and table files. Deleted keys stay in the filter
+// and are answered by Pebble.
 //
 // # Durability and failure contract
 //

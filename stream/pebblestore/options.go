@@ -32,7 +32,6 @@ type config struct {
 	cacheSize        int64
 	logger           *zap.Logger
 	syncWrites       bool
-	recentBytes      int
 	recoveryInterval time.Duration
 	pebbleOpts       []func(*pebble.Options)
 	noKeyFilter      bool
@@ -44,7 +43,6 @@ type config struct {
 func newConfig(opts []Option) config {
 	c := config{
 		cacheSize:        DefaultCacheSize,
-		recentBytes:      DefaultRecentBytes,
 		logger:           zap.NewNop(),
 		recoveryInterval: DefaultRecoveryOffsetInterval,
 		now:              time.Now,
@@ -102,13 +100,6 @@ func WithCacheSize(bytes int64) Option {
 // error level. A nil logger (the default) discards everything.
 func WithLogger(l *zap.Logger) Option {
 	return func(cfg *config) { cfg.logger = l }
-}
-
-// WithRecentBytes bounds each store's cache of the values written last
-// (DefaultRecentBytes, which is off; 0 turns it off): reads of a key
-// written shortly before are answered from it instead of Pebble.
-func WithRecentBytes(n int) Option {
-	return func(cfg *config) { cfg.recentBytes = n }
 }
 
 // WithSyncWrites makes Set, Delete and SetOffset wait for a WAL fsync once the

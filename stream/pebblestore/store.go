@@ -63,8 +63,6 @@ type Store struct {
 	// filter, when set, gives the EntryFilter of each new iterator.
 	filter iterFilter
 
-	// recent holds the values written last (nil when off).
-	recent *recent
 	// keys may contain every key in the database (nil when off): a read of
 	// a key it does not contain skips Pebble.
 	keys *keyFilter
@@ -160,7 +158,6 @@ func openStore(path string, cfg config, cache *pebble.Cache, afterClose func(*St
 		afterClose:  afterClose,
 		iters:       make(map[*iterator]struct{}),
 		lastPersist: cfg.now(),
-		recent:      newRecent(cfg.recentBytes),
 	}
 	if s.afterClose == nil {
 		s.afterClose = func(s *Store, clean bool) error { return s.finishClose(!clean) }
@@ -333,9 +330,6 @@ func (s *Store) Has(key string) (bool, error) {
 	if s.absent(key) {
 		return false, nil
 	}
-	if _, ok := s.recent.get(key); ok {
-		return true, nil
-	}
 	_, closer, err := s.db.Get(userKeyString(key))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return false, nil
@@ -357,9 +351,6 @@ func (s *Store) Get(key string) ([]byte, error) {
 	}
 	if s.absent(key) {
 		return nil, nil
-	}
-	if v, ok := s.recent.get(key); ok {
-		return append(make([]byte, 0, len(v)), v...), nil
 	}
 	v, closer, err := s.db.Get(userKeyString(key))
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -385,10 +376,8 @@ func (s *Store) Set(key string, value []byte) error {
 		s.keys.add(key) // before the write: a concurrent read may see it either way
 	}
 	if err := s.db.Set(userKeyString(key), value, s.writeOpts()); err != nil {
-		s.recent.forget(key)
 		return fmt.Errorf("pebblestore: set %q: %w", key, err)
 	}
-	s.recent.set(key, value)
 	return nil
 }
 
@@ -399,7 +388,6 @@ func (s *Store) Delete(key string) error {
 	if s.closed {
 		return ErrClosed
 	}
-	s.recent.forget(key)
 	if err := s.db.Delete(userKeyString(key), s.writeOpts()); err != nil {
 		return fmt.Errorf("pebblestore: delete %q: %w", key, err)
 	}
