@@ -140,24 +140,14 @@ func checkFinal(t *testing.T, run string, in replayInput, final map[string]codec
 // the records in order and returns the final (highest version) decision of
 // every install once the pipeline is quiet.
 func runReplay(t *testing.T, in replayInput, order []replayEvent, inFlight int) map[string]codecs.Decision {
-	emb, err := stream.StartEmbedded("", 0)
-	if err != nil {
-		t.Error(err)
-		return nil
-	}
-	defer emb.Close()
-	k := stream.Kafka{Brokers: emb.Brokers(), Partitions: 4, Replication: 1, Linger: time.Millisecond}
-	topics, err := stream.ParseTopics(hazelnut.TopicsYAML, k)
-	if err != nil {
-		t.Error(err)
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if err := k.EnsureTopics(ctx, topics); err != nil {
+	k, closeBroker, err := startBroker(ctx, 4)
+	if err != nil {
 		t.Error(err)
 		return nil
 	}
+	defer closeBroker()
 
 	names := pipeline.Names()
 	comps, err := pipeline.Components(names, pipeline.Config{Kafka: k, Dir: t.TempDir(), Replication: 1,
@@ -387,4 +377,24 @@ func (o *output) close() {
 		pc.AsyncClose()
 	}
 	_ = o.consumer.Close()
+}
+
+// startBroker starts the in-process broker with every topic of topics.yaml
+// in the given number of partitions. It returns errors rather than failing
+// the test, for runs on goroutines of their own.
+func startBroker(ctx context.Context, partitions int) (k stream.Kafka, closeBroker func(), err error) {
+	emb, err := stream.StartEmbedded("", 0)
+	if err != nil {
+		return k, nil, err
+	}
+	k = stream.Kafka{Brokers: emb.Brokers(), Partitions: partitions, Replication: 1, Linger: time.Millisecond}
+	topics, err := stream.ParseTopics(hazelnut.TopicsYAML, k)
+	if err == nil {
+		err = k.EnsureTopics(ctx, topics)
+	}
+	if err != nil {
+		emb.Close()
+		return k, nil, err
+	}
+	return k, emb.Close, nil
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 
-	"github.com/hazelnut-mmp/hazelnut"
 	"github.com/hazelnut-mmp/hazelnut/codecs"
 	"github.com/hazelnut-mmp/hazelnut/internal/poll"
 	"github.com/hazelnut-mmp/hazelnut/internal/simulate"
@@ -32,21 +31,13 @@ import (
 // state was written twice, at its init and when it was decided. Nothing
 // goes to the DLQ.
 func TestAttributionAnswerKeptInMemoryComesAgainAfterRestart(t *testing.T) {
-	emb, err := stream.StartEmbedded("", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Close()
-	k := stream.Kafka{Brokers: emb.Brokers(), Partitions: 1, Replication: 1, Linger: time.Millisecond}
-	topics, err := stream.ParseTopics(hazelnut.TopicsYAML, k)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if err := k.EnsureTopics(ctx, topics); err != nil {
+	k, closeBroker, err := startBroker(ctx, 1)
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer closeBroker()
 	off, err := simulate.NewOffsets(k)
 	if err != nil {
 		t.Fatal(err)
