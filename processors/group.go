@@ -30,7 +30,7 @@ const (
 	// than its window so inputs that arrive out of order still find it.
 	DefaultSlack = time.Hour
 	// DefaultSweepPause spaces the sweeps of groups that expire state. A
-	// sweep walks every key of the group's table (goka's visitor; the
+	// sweep walks one key range of the group's table (goka's visitor; the
 	// walk judges the entries and hands on only what expires), so on a
 	// table of millions of keys it is the biggest cost after the work
 	// itself; expiry windows are hours to days, and the answers a

@@ -102,12 +102,13 @@ func Components(names []string, cfg Config) ([]stream.Component, error) {
 		}
 		tables := pebblestore.New(filepath.Join(cfg.Dir, name), pebblestore.WithLogger(log), pebblestore.WithSharedCache(blocks))
 		if g.Sweeper != nil {
-			// A sweep walks the whole table; only what it changes is
-			// handed to the partitions' goroutines.
+			// A sweep walks its slice of the table; only what it
+			// changes is handed to the partitions' goroutines.
 			table := g.Graph.GroupTable()
 			pre := g.Sweeper.Prefilter(table.Topic(), table.Codec())
-			tables.FilterIterators(func(topic string, partition int32) pebblestore.EntryFilter {
-				return pre(topic, partition)
+			tables.FilterIterators(func(topic string, partition int32) pebblestore.IterScope {
+				s := pre(topic, partition)
+				return pebblestore.IterScope{Slice: s.Slice, Slices: s.Slices, Keep: s.Keep}
 			})
 		}
 		build := func() (*goka.Processor, error) {

@@ -58,9 +58,10 @@
 // a group's processor and sweeps a full pass, slice by slice, whenever a
 // tick moved a watermark. goka walks the whole table for every visit; a
 // role installs Sweeper.Prefilter on the table's iterators (the pebble
-// tables' FilterIterators) so that the walk itself judges each entry of the
-// slice on a copy and only the entries the SweepFunc changes reach the
-// partition's goroutine.
+// tables' FilterIterators) so that the walk reads only the slice, a key
+// range of the table the store chose at the start of the pass, judges each
+// of its entries on a copy and hands only the entries the SweepFunc changes
+// to the partition's goroutine.
 //
 // # Using it in a group
 //

@@ -2,7 +2,6 @@ package clock
 
 import (
 	"context"
-	"hash/crc32"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -15,32 +14,47 @@ type sweepRun struct {
 	marks map[int32]time.Time
 }
 
-// Prefilter returns the filter for the iterators of the group table (topic
-// table, values encoded with codec) that spares goka's visitor the entries
-// a sweep would leave alone. goka hands every key of a partition to the
-// visitor, one callback each, and the visitor reads each value again; with
-// the filter, the goroutine that walks the table already drops the keys
-// outside the sweep's slice and the entries the SweepFunc would not change,
-// so only the entries it changes reach the partition's goroutine.
+// IterScope is what Prefilter asks of one iterator over the table: only
+// the Slice-th of Slices key ranges, and of those only the entries Keep
+// accepts. The store divides its keys into the ranges when slice 0 opens
+// and keeps them until the next slice 0 (pebblestore.IterScope), so the
+// sweeps of one pass meet every key once. The zero value asks for every
+// entry.
+type IterScope struct {
+	Slice, Slices int
+	Keep          func(key, value []byte) bool
+}
+
+// Prefilter returns the scope of the iterators of the group table (topic
+// table, values encoded with codec), which spares the walk and goka's
+// visitor what a sweep leaves alone. goka hands every key of a partition
+// to the visitor, one callback each, and the visitor reads each value
+// again; with the scope, the walk reads only the sweep's slice of the
+// table, as a key range, and the goroutine that walks it already drops the
+// entries the SweepFunc would not change, so only the entries it changes
+// reach the partition's goroutine. Once Prefilter is called, the sweeper
+// leaves slicing to the iterators: the filter must be installed on the
+// table's iterators, or every sweep examines every key.
 //
 // An entry is judged on the value the walk reads, with the partition's
 // watermark as of the start of the sweep: the SweepFunc runs on a copy with
 // a context that only notes whether it would delete, store, emit or fail.
 // Expiry never undoes itself as the watermark moves on, so a judged entry
 // the SweepFunc would change still is; one written after the walk read it
-// waits for the next sweep of its slice. The visit runs the SweepFunc again
-// on the current value, so the filter decides what is examined, never what
-// is done. Outside a sweep (and for other topics) it returns nil: every
-// entry.
-func (s *Sweeper) Prefilter(table string, codec goka.Codec) func(topic string, partition int32) func(key, value []byte) bool {
-	return func(topic string, partition int32) func(key, value []byte) bool {
+// waits for the next pass. The visit runs the SweepFunc again on the
+// current value, so the filter decides what is examined, never what is
+// done. Outside a sweep (and for other topics) the scope is the zero
+// value: every entry.
+func (s *Sweeper) Prefilter(table string, codec goka.Codec) func(topic string, partition int32) IterScope {
+	s.ranged.Store(true)
+	return func(topic string, partition int32) IterScope {
 		run := s.running.Load()
 		if run == nil || topic != table {
-			return nil
+			return IterScope{}
 		}
 		wm, known := run.marks[partition]
-		return func(key, value []byte) bool {
-			if !known || !inSliceBytes(key, run.slice) {
+		return IterScope{Slice: int(run.slice.I), Slices: int(run.slice.N), Keep: func(key, value []byte) bool {
+			if !known {
 				return false
 			}
 			v, err := codec.Decode(value)
@@ -51,7 +65,7 @@ func (s *Sweeper) Prefilter(table string, codec goka.Codec) func(topic string, p
 				return false
 			}
 			return s.wouldChange(string(key), partition, v, wm)
-		}
+		}}
 	}
 }
 
@@ -66,10 +80,6 @@ func (s *Sweeper) wouldChange(key string, partition int32, value any, wm time.Ti
 	ctx := &dryRun{key: key, partition: partition, value: value, visitor: goka.Stream(s.cfg.Name)}
 	s.fn(ctx, value, wm)
 	return ctx.changed
-}
-
-func inSliceBytes(key []byte, sl slice) bool {
-	return sl.N <= 1 || crc32.ChecksumIEEE(key)%sl.N == sl.I
 }
 
 // dryRun is the context of a SweepFunc judged by Prefilter: it answers the

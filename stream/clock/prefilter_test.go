@@ -1,7 +1,6 @@
 package clock
 
 import (
-	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,20 +17,12 @@ func TestPrefilterPassesOnlyWhatTheSweepChanges(t *testing.T) {
 	table := string(testTable)
 	codec := TableCodec(codecs.JSON[entry]{})
 	pre := g.s.Prefilter(table, codec)
-	if pre(table, 0) != nil {
-		t.Fatal("a filter outside a sweep")
+	if !pre(table, 0).everything() {
+		t.Fatal("a scope outside a sweep")
 	}
 
-	// Keys of slice 1 and of slice 0.
-	var in, out string
-	for i := 0; in == "" || out == ""; i++ {
-		k := fmt.Sprintf("p:k%d", i)
-		if inSlice(k, slice{I: 1, N: 2}) {
-			in = k
-		} else {
-			out = k
-		}
-	}
+	// Any key: the iterator's slice is a key range the store chooses.
+	const in = "p:k1"
 	g.s.running.Store(&sweepRun{slice: slice{I: 1, N: 2}, marks: map[int32]time.Time{0: at(150)}})
 	enc := func(v any) []byte {
 		b, err := codec.Encode(v)
@@ -41,7 +32,11 @@ func TestPrefilterPassesOnlyWhatTheSweepChanges(t *testing.T) {
 		return b
 	}
 	expired, fresh := enc(&entry{At: at(100)}), enc(&entry{At: at(140)})
-	keep := pre(table, 0)
+	scope := pre(table, 0)
+	if scope.Slice != 1 || scope.Slices != 2 {
+		t.Errorf("scope of slice 1 of 2: %+v", scope)
+	}
+	keep := scope.Keep
 	for _, c := range []struct {
 		name  string
 		key   string
@@ -49,7 +44,6 @@ func TestPrefilterPassesOnlyWhatTheSweepChanges(t *testing.T) {
 		want  bool
 	}{
 		{"expired, in the slice", in, expired, true},
-		{"expired, in another slice", out, expired, false},
 		{"not expired", in, fresh, false},
 		{"never expires", in, enc(&entry{At: at(0), Forever: true}), false},
 		{"expiry equal to the watermark", in, enc(&entry{At: at(115)}), false},
@@ -60,11 +54,11 @@ func TestPrefilterPassesOnlyWhatTheSweepChanges(t *testing.T) {
 			t.Errorf("%s: passed %v, want %v", c.name, got, c.want)
 		}
 	}
-	if pre(table, 1)([]byte(in), expired) {
+	if pre(table, 1).Keep([]byte(in), expired) {
 		t.Error("passed an entry of a partition without a watermark")
 	}
-	if pre("other", 0) != nil {
-		t.Error("a filter for another topic")
+	if !pre("other", 0).everything() {
+		t.Error("a scope for another topic")
 	}
 
 	// Effects other than a delete count too, and so does a panic.
@@ -76,14 +70,14 @@ func TestPrefilterPassesOnlyWhatTheSweepChanges(t *testing.T) {
 	} {
 		s := NewSweeper(g.w, fn, SweepConfig{Slices: 1})
 		s.running.Store(&sweepRun{slice: slice{I: 0, N: 1}, marks: map[int32]time.Time{0: at(150)}})
-		if got := s.Prefilter(table, codec)(table, 0)([]byte(in), fresh); got != (name != "none") {
+		if got := s.Prefilter(table, codec)(table, 0).Keep([]byte(in), fresh); got != (name != "none") {
 			t.Errorf("SweepFunc %s: passed %v", name, got)
 		}
 	}
 
 	g.s.running.Store(nil)
-	if pre(table, 0) != nil {
-		t.Error("a filter after the sweep")
+	if !pre(table, 0).everything() {
+		t.Error("a scope after the sweep")
 	}
 }
 
@@ -99,7 +93,10 @@ func TestPrefilteredSweepsVisitOnlyExpiredEntries(t *testing.T) {
 	}}, nil)
 	tables := pebblestore.New(t.TempDir(), pebblestore.WithCacheSize(1<<20))
 	pre := g.s.Prefilter(string(testTable), TableCodec(codecs.JSON[entry]{}))
-	tables.FilterIterators(func(topic string, partition int32) pebblestore.EntryFilter { return pre(topic, partition) })
+	tables.FilterIterators(func(topic string, partition int32) pebblestore.IterScope {
+		s := pre(topic, partition)
+		return pebblestore.IterScope{Slice: s.Slice, Slices: s.Slices, Keep: s.Keep}
+	})
 	var cur atomic.Pointer[goka.Processor]
 	supervise(t,
 		Ticker(k, TickerConfig{Interval: 100 * time.Millisecond}),
@@ -166,3 +163,5 @@ func TestPrefilteredSweepsVisitOnlyExpiredEntries(t *testing.T) {
 		t.Errorf("goka visited %d entries (%d when the expired ones were gone), want the 4 expired ones", n, expiredAt)
 	}
 }
+
+func (s IterScope) everything() bool { return s.Slices <= 1 && s.Keep == nil }

@@ -3,6 +3,7 @@ package clock
 import (
 	"context"
 	"fmt"
+	"hash/crc32"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,9 +34,9 @@ func DeleteExpired(expiry func(value any) (at time.Time, ok bool)) SweepFunc {
 	}
 }
 
-// Defaults of SweepConfig: a full pass takes 8 sweeps, 10s apart. goka
-// walks every key of a partition on each sweep, so sweeps are spaced out;
-// expiry windows are hours to days, a pass of a minute or two is soon
+// Defaults of SweepConfig: a full pass takes 8 sweeps, 10s apart. Each
+// sweep walks a slice of every partition's table, so sweeps are spaced
+// out; expiry windows are hours to days, a pass of a minute or two is soon
 // enough.
 const (
 	DefaultSweepSlices = 8
@@ -47,8 +48,9 @@ type SweepConfig struct {
 	// Name is the visitor's name in the group graph (default "clock-sweep").
 	Name string
 	// Slices splits the table: one sweep examines the keys whose CRC-32
-	// modulo Slices is the sweep's slice, so a full pass takes Slices
-	// sweeps (default DefaultSweepSlices).
+	// modulo Slices is the sweep's slice (with Prefilter: one of Slices
+	// key ranges of the table), so a full pass takes Slices sweeps
+	// (default DefaultSweepSlices).
 	Slices int
 	// Pause is the least time between two sweeps of a running component
 	// (default DefaultSweepPause), so a burst of ticks (a replay) does not
@@ -62,10 +64,11 @@ type SweepConfig struct {
 // Sweeper expires a group's table entries by watermark, in slices, through
 // goka's visitor: the group declares Visitor() in its graph; Sweep (or the
 // component of Component) runs one slice on all active partitions with
-// Processor.VisitAll. goka still walks every key of a partition on each
-// sweep (a callback cannot range-scan), but only the keys of the slice are
-// decoded and examined; with Prefilter installed on the table's iterators,
-// only the entries the SweepFunc changes reach the visitor. Entries of a
+// Processor.VisitAll. goka walks every key of a partition on each sweep (a
+// callback cannot range-scan), but only the keys of the slice are decoded
+// and examined; with Prefilter installed on the table's iterators, the
+// walk covers only the slice's key range and only the entries the
+// SweepFunc changes reach the visitor. Entries of a
 // partition whose watermark is unknown (no tick since it was assigned) are
 // left alone. One sweep runs at a time.
 type Sweeper struct {
@@ -75,6 +78,8 @@ type Sweeper struct {
 	next atomic.Uint32
 	// running is the sweep in progress (Prefilter).
 	running atomic.Pointer[sweepRun]
+	// ranged says the table's iterators slice the table (Prefilter).
+	ranged atomic.Bool
 }
 
 // slice is the meta of a sweep's visit: examine keys of slice I of N.
@@ -99,7 +104,7 @@ func (s *Sweeper) Visitor() goka.Edge { return goka.Visitor(s.cfg.Name, s.visit)
 
 func (s *Sweeper) visit(ctx goka.Context, meta any) {
 	sl, ok := meta.(slice)
-	if !ok || !inSlice(ctx.Key(), sl) {
+	if !ok || (!s.ranged.Load() && !inSlice(ctx.Key(), sl)) {
 		return
 	}
 	wm, ok := s.w.Current(ctx)
@@ -120,7 +125,7 @@ func (s *Sweeper) visit(ctx goka.Context, meta any) {
 // partition shares its FNV hash modulo the partition count, so slicing by
 // the same hash would put a partition's keys in few slices.
 func inSlice(key string, sl slice) bool {
-	return inSliceBytes([]byte(key), sl)
+	return sl.N <= 1 || crc32.ChecksumIEEE([]byte(key))%sl.N == sl.I
 }
 
 // Sweep runs the next slice on every active partition of p and returns the

@@ -31,6 +31,17 @@
 // touching the closed database. Iterators still open at Close are released
 // by Close.
 //
+// # Scoped iterators
+//
+// Tables.FilterIterators gives every iterator a scope (IterScope): one of n
+// key ranges of the store, and a filter of the entries it returns. The
+// ranges divide the store's table files by size, counting each file at its
+// smallest key; they are chosen when slice 0 opens and kept until the next
+// slice 0, so a pass of slices 0 to n-1 meets every key once while it
+// reads the table once. A table of few files gives fewer ranges (the later
+// slices are empty). goka's visitor walks whatever the iterator returns, so
+// a caller that visits a table slice by slice reads only its slice.
+//
 // # Reads that skip Pebble
 //
 // Every store keeps a Bloom filter of its keys (filled at open from the

@@ -60,8 +60,13 @@ type Store struct {
 
 	itersMu sync.Mutex
 	iters   map[*iterator]struct{}
-	// filter, when set, gives the EntryFilter of each new iterator.
+	// filter, when set, gives the scope of each new iterator.
 	filter iterFilter
+	// splits are the ends of the key ranges of the iterators' slices,
+	// chosen for splitsOf slices (sliceBounds).
+	splitMu  sync.Mutex
+	splits   [][]byte
+	splitsOf int
 
 	// keys may contain every key in the database (nil when off): a read of
 	// a key it does not contain skips Pebble.
@@ -514,14 +519,19 @@ func (s *Store) newIterator(lower, upper []byte) (storage.Iterator, error) {
 	if s.closed {
 		return nil, ErrClosed
 	}
+	var scope IterScope
+	if s.filter != nil {
+		scope = s.filter()
+	}
+	if scope.Slices > 1 {
+		lo, hi := s.sliceBounds(scope.Slice, scope.Slices)
+		lower, upper = narrow(lower, upper, lo, hi)
+	}
 	pit, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return nil, fmt.Errorf("pebblestore: new iterator: %w", err)
 	}
-	it := &iterator{s: s, it: pit}
-	if s.filter != nil {
-		it.keep = s.filter()
-	}
+	it := &iterator{s: s, it: pit, keep: scope.Keep}
 	s.itersMu.Lock()
 	s.iters[it] = struct{}{}
 	s.itersMu.Unlock()
