@@ -1,7 +1,6 @@
 package attribution
 
 import (
-	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"
@@ -13,23 +12,25 @@ import (
 // deviceData are the device_data fields attribution reads; the rest stays
 // in the install record.
 type deviceData struct {
-	GAID         any    `json:"gaid"`
-	IDFA         any    `json:"idfa"`
-	IDFV         any    `json:"idfv"`
-	ATTStatus    any    `json:"att_status"`
-	InstallRef   any    `json:"install_ref"`
-	LrIaID       any    `json:"lr_ia_id"`
-	InstallBegin any    `json:"install_ref_installBeginTimestampSeconds"`
-	Platform     string `json:"platform"`
+	GAID         any `json:"gaid"`
+	IDFA         any `json:"idfa"`
+	IDFV         any `json:"idfv"`
+	ATTStatus    any `json:"att_status"`
+	InstallRef   any `json:"install_ref"`
+	LrIaID       any `json:"lr_ia_id"`
+	InstallBegin any `json:"install_ref_installBeginTimestampSeconds"`
 }
 
 // extract reads the identifiers of an install. device_data is an open
 // object whose fields SDKs send as strings or numbers; unreadable fields
-// are ignored (the gateway accepted the request).
+// are ignored (the gateway accepted the request). Every field is decoded as
+// any, so only device_data that is not a JSON object is not read at all.
 func extract(in *codecs.Install) codecs.Identifiers {
 	var dd deviceData
 	if len(in.DeviceData) > 0 {
-		_ = json.Unmarshal(in.DeviceData, &dd)
+		if d, err := codecs.Decode[deviceData](in.DeviceData); err == nil {
+			dd = *d
+		}
 	}
 	var id codecs.Identifiers
 	seen := map[string]bool{}
