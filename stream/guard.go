@@ -81,11 +81,10 @@ type providerTracer struct {
 
 var streamTracer atomic.Pointer[providerTracer]
 
-// tracer is the stream's tracer of the current global provider, looked up
-// again only when the provider changed: a provider looks a tracer up by
-// name under a lock, which cost more than the rest of a span per record.
-func tracer() trace.Tracer {
-	tp := otel.GetTracerProvider()
+// tracer is the stream's tracer of provider tp, looked up again only when
+// the provider changed: a provider looks a tracer up by name under a lock,
+// which cost more than the rest of a span per record.
+func tracer(tp trace.TracerProvider) trace.Tracer {
 	if c := streamTracer.Load(); c != nil && c.tp == tp {
 		return c.tr
 	}
@@ -94,13 +93,27 @@ func tracer() trace.Tracer {
 	return c.tr
 }
 
+// unsetProvider is otel's global tracer provider while no program has set
+// one: its spans record nothing and are handed to no one.
+var unsetProvider = otel.GetTracerProvider()
+
+// noSpan is the span of a record while no tracer provider is set.
+var noSpan = trace.SpanFromContext(context.Background())
+
 // consumerSpan is the start option of every record's span.
 var consumerSpan = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
 
 // startSpan starts the consumer span of one input record, continuing the
 // trace whose W3C context the record carries in its headers (the gateway
-// puts the request's there). Spans go to the global tracer provider.
+// puts the request's there). Spans go to the global tracer provider; while
+// none is set, a record gets a span that does nothing, without reading its
+// headers (the handler does not see the span, so nothing downstream would
+// carry its trace on).
 func startSpan(g goka.Group, ctx goka.Context) trace.Span {
+	tp := otel.GetTracerProvider()
+	if tp == unsetProvider {
+		return noSpan
+	}
 	parent := context.Background()
 	if headers := ctx.Headers(); len(headers) > 0 {
 		carrier := propagation.MapCarrier{}
@@ -113,7 +126,7 @@ func startSpan(g goka.Group, ctx goka.Context) trace.Span {
 			parent = propagation.TraceContext{}.Extract(parent, carrier)
 		}
 	}
-	_, span := tracer().Start(parent, "process "+string(ctx.Topic()), consumerSpan...)
+	_, span := tracer(tp).Start(parent, "process "+string(ctx.Topic()), consumerSpan...)
 	// Attributes cost allocations on every record; only a span that is
 	// recorded gets them.
 	if span.IsRecording() {

@@ -153,6 +153,28 @@ func TestGuardContinuesTheRecordsTrace(t *testing.T) {
 	}
 }
 
+// While no tracer provider is set, a record's span costs nothing: no
+// allocation, not even for its headers.
+func TestGuardStartsNoSpanWithoutAProvider(t *testing.T) {
+	if otel.GetTracerProvider() != unsetProvider {
+		t.Fatal("a tracer provider is set")
+	}
+	ctx := &tracedCtx{}
+	if n := testing.AllocsPerRun(100, func() { startSpan(gGroup, ctx).End() }); n != 0 {
+		t.Errorf("%v allocations per record", n)
+	}
+	if startSpan(gGroup, ctx).IsRecording() {
+		t.Error("a recording span")
+	}
+}
+
+// tracedCtx is a record that carries a trace.
+type tracedCtx struct{ failCtx }
+
+func (c *tracedCtx) Headers() goka.Headers {
+	return goka.Headers{"traceparent": []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")}
+}
+
 // failCtx is the part of a goka context Guard uses on the restart path;
 // any other call (an emit to the DLQ) panics on the nil interface.
 type failCtx struct {
