@@ -127,6 +127,15 @@ type ClickClaim struct {
 	InstalledAt time.Time `json:"installed_at"`
 }
 
+// ClaimExpiry is what the clicks group's sweep loops back to itself, on
+// topic `clicks-loop` keyed by the click id: the claims of the click whose
+// installed_at plus the allowed lateness is before Watermark are answered
+// unknown, by an input, so their answers are sent at least once.
+type ClaimExpiry struct {
+	ClickID   string    `json:"click_id"`
+	Watermark time.Time `json:"watermark"`
+}
+
 // Reply types (AttributionReply.Type).
 const (
 	// ReplyMatch answers a MatchRequest.

@@ -29,10 +29,13 @@
 //
 // Time is event time only: the partition watermark (package clock), fed
 // with the clicks' received_at and the claims' installed_at and advanced by
-// ticks. A sweep answers unknown to claims whose click has not arrived by
-// installed_at plus Deps.Lateness, and deletes clicks, with their claims,
-// once the watermark passes received_at plus Deps.Retention, quietly: by
-// then attribution no longer asks about them.
+// ticks. A sweep deletes clicks, with their claims, once the watermark
+// passes received_at plus Deps.Retention, quietly: by then attribution no
+// longer asks about them. Claims whose click has not arrived by
+// installed_at plus Deps.Lateness are answered unknown by an input: the
+// sweep loops a codecs.ClaimExpiry back to the group (`clicks-loop`), whose
+// answers are then sent at least once like any input's; the entry stays
+// with them for the lateness plus Deps.Slack before a sweep deletes it.
 //
 // Inputs are applied once and their outputs sent at least once
 // (stream.Once): the state keeps, per input topic, the highest offset it

@@ -21,10 +21,6 @@ type group struct {
 	marks *clock.Watermarks
 }
 
-// sweepInput marks answers a sweep sent: they have no input to be
-// redelivered with.
-const sweepInput = "sweep"
-
 // deviceParams are the click params that carry device ids, in the order
 // their touchpoint updates are sent.
 var deviceParams = []string{"gaid", "idfa", "idfv"}
@@ -325,10 +321,18 @@ func applyRelease(st *State, in *codecs.ClickClaim, input string) {
 	st.Claims = nil
 }
 
-// sweep answers unknown to claims whose click has not come by their
-// installed_at plus the lateness and deletes what nobody waits for any
-// more: an entry without click and claims, and a click past its retention
-// (with its claims, quietly: attribution stopped asking about it).
+// sweep deletes a click past its retention (with its claims, quietly:
+// attribution stopped asking about it). For a click that has not come, it
+// loops an expiry back to the group once a claim's installed_at plus the
+// lateness is before the watermark: the expiry, an input, answers it
+// unknown (expire), so the answer is sent at least once like any input's,
+// which a sweep's own emit would not be (it has no input to be delivered
+// again after a crash). The sweep changes nothing itself, so until the
+// expiry is applied each sweep loops it again; an expiry that finds nothing
+// late does nothing. The entry is deleted once nobody waits and the
+// answers it sent are older than the lateness plus the slack: by then the
+// expiry that sent them was committed, so it never comes again to find
+// nothing to re-send.
 func (g *group) sweep(ctx goka.Context, value any, watermark time.Time) {
 	st, ok := value.(*State)
 	if !ok {
@@ -345,26 +349,67 @@ func (g *group) sweep(ctx goka.Context, value any, watermark time.Time) {
 		}
 		return
 	}
-	st.ClickID = ctx.Key()
-	var waiting []Claimant
-	var late []codecs.AttributionReply
 	for _, cl := range st.Claims {
-		if cl.InstalledAt.Add(g.deps.Lateness).Before(watermark) {
-			r := reply(st, cl, codecs.ClaimUnknown)
-			st.remember(sweepInput, r)
-			late = append(late, r)
-			continue
+		if g.late(cl.InstalledAt, watermark) {
+			ctx.Loopback(ctx.Key(), &codecs.ClaimExpiry{ClickID: ctx.Key(), Watermark: watermark})
+			return
 		}
-		waiting = append(waiting, cl)
 	}
-	st.Claims = waiting
-	for _, r := range late {
-		ctx.Emit(Replies, replyKey(r.ProjectID, r.InstallID), r)
+	if len(st.Claims) > 0 {
+		return
 	}
-	switch {
-	case len(waiting) == 0:
-		ctx.Delete()
-	case len(late) > 0:
+	for _, a := range st.Sent {
+		if !a.Reply.At.Add(g.deps.Lateness + g.deps.Slack).Before(watermark) {
+			return
+		}
+	}
+	ctx.Delete()
+}
+
+// late reports whether a claim of an install at installedAt waited for its
+// click longer than the lateness by watermark.
+func (g *group) late(installedAt, watermark time.Time) bool {
+	return installedAt.Add(g.deps.Lateness).Before(watermark)
+}
+
+// expire answers unknown to the claims that are late by the expiry's
+// watermark and stops waiting for them; the entry stays, with the answers,
+// for a redelivery of the expiry (see sweep).
+func (g *group) expire(ctx goka.Context, raw []byte) error {
+	in, err := codecs.Decode[codecs.ClaimExpiry](raw)
+	if err != nil {
+		return err
+	}
+	if in.ClickID != ctx.Key() || in.Watermark.IsZero() {
+		return fmt.Errorf("claim expiry: key %q, click_id %q, watermark %s", ctx.Key(), in.ClickID, in.Watermark)
+	}
+	st, existed, err := load(ctx)
+	if err != nil {
+		return err
+	}
+	if !existed {
+		return nil // swept since: nothing waits
+	}
+	input := inputOf(ctx, raw)
+	stream.Once(ctx, st.Absorbed, func() []stream.Emission {
+		if st.Ref != nil {
+			// The click came: the claims were answered with it.
+			return nil
+		}
+		var waiting []Claimant
+		for _, cl := range st.Claims {
+			if g.late(cl.InstalledAt, in.Watermark) {
+				st.remember(input, reply(st, cl, codecs.ClaimUnknown))
+				continue
+			}
+			waiting = append(waiting, cl)
+		}
+		if len(waiting) == len(st.Claims) {
+			return nil // answered by an earlier expiry
+		}
+		st.Claims = waiting
 		ctx.SetValue(st)
-	}
+		return replies(st, input)
+	}, func() []stream.Emission { return replies(st, input) })
+	return nil
 }

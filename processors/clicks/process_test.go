@@ -97,12 +97,13 @@ func (h *harness) advance(wm time.Time) {
 	h.rec.Next()
 }
 
-// sweep runs a full sweep pass.
+// sweep runs a full sweep pass and waits for what it looped back.
 func (h *harness) sweep() {
 	h.t.Helper()
 	if _, err := h.group.Sweeper.Sweep(context.Background(), h.p); err != nil {
 		h.t.Fatal(err)
 	}
+	h.tt.Catchup()
 }
 
 type kv struct {
@@ -349,15 +350,102 @@ func TestLateClaimsAreAnsweredUnknown(t *testing.T) {
 	if st := h.state("k1"); st == nil || len(st.Claims) != 1 || st.Claims[0].InstallID != "i2" {
 		t.Errorf("k1 should still wait for i2: %+v", st)
 	}
-	if st := h.state("k2"); st != nil {
-		t.Errorf("k2, left with nothing, was kept: %+v", st)
+	// k2 waits for nobody, but keeps the answer it sent for a redelivery
+	// of the expiry that sent it.
+	if st := h.state("k2"); st == nil || len(st.Claims) != 0 || len(st.Sent) != 1 {
+		t.Errorf("k2 after its claim expired: %+v", st)
 	}
+	h.sweep()
+	h.wantAnswers() // nothing is late any more
 
 	h.advance(at(21).Add(lateness))
 	h.sweep()
 	h.wantAnswers(with(codecs.ClaimUnknown, "p1", "i2", ""))
+	if st := h.state("k2"); st == nil {
+		t.Error("k2 deleted before its answer was older than the lateness plus the slack")
+	}
+
+	// Once the last answer is older than the lateness plus the slack, the
+	// entries go.
+	h.advance(at(0).Add(lateness + h.deps.Slack))
+	h.sweep()
+	if h.state("k2") == nil {
+		t.Error("k2 deleted at its answer's deadline")
+	}
+	h.advance(at(1).Add(lateness + h.deps.Slack))
+	h.sweep()
+	if st := h.state("k2"); st != nil {
+		t.Errorf("k2 kept: %+v", st)
+	}
+	if h.state("k1") == nil {
+		t.Error("k1 deleted before its last answer (i2's, installed at 20) was old enough")
+	}
+	h.advance(at(21).Add(lateness + h.deps.Slack))
+	h.sweep()
 	if st := h.state("k1"); st != nil {
 		t.Errorf("k1 kept: %+v", st)
+	}
+	h.wantAnswers()
+	h.noDLQ()
+}
+
+// The answer of an expiry is sent at least once: an expiry delivered again
+// after a crash (its effect in the table, its answer perhaps not sent)
+// sends the same answer again and changes nothing; a sweep that runs
+// before the expiry is applied loops it again, and the second one finds
+// nothing left to answer.
+func TestExpiryRedeliveredResendsItsAnswers(t *testing.T) {
+	h := start(t)
+	h.claim("k1", "p1", "i1", at(0))
+	h.claim("k1", "p1", "i2", at(1))
+	h.answers()
+	h.advance(at(2).Add(h.deps.Lateness))
+	h.sweep()
+	first := h.outputs()
+	if len(first[2]) != 2 {
+		t.Fatalf("expiry sent %v", first)
+	}
+
+	before, restore := h.absorbAll("k1")
+	expiry := encode(codecs.ClaimExpiry{ClickID: "k1", Watermark: at(2).Add(h.deps.Lateness)})
+	h.tt.Consume(string(Loop), "k1", expiry)
+	if diff := cmp.Diff(first, h.outputs()); diff != "" {
+		t.Errorf("redelivered expiry sent (-first +again):\n%s", diff)
+	}
+	if diff := cmp.Diff(before, h.state("k1")); diff != "" {
+		t.Errorf("redelivered expiry changed state (-before +after):\n%s", diff)
+	}
+	restore()
+
+	// A second expiry, applied: nothing is late any more.
+	h.tt.Consume(string(Loop), "k1", expiry)
+	h.wantAnswers()
+	// An expiry for an entry swept since, or of another key, does nothing
+	// or is refused.
+	h.tt.Consume(string(Loop), "gone", encode(codecs.ClaimExpiry{ClickID: "gone", Watermark: at(2)}))
+	h.wantAnswers()
+	if h.state("gone") != nil {
+		t.Error("an expiry created an entry")
+	}
+	h.noDLQ()
+	h.tt.Consume(string(Loop), "k1", encode(codecs.ClaimExpiry{ClickID: "k2", Watermark: at(2)}))
+	if got := drain(h.dlq); len(got) != 1 {
+		t.Errorf("an expiry of another key: %d DLQ records", len(got))
+	}
+}
+
+// A claim answered while an expiry is on its way is not answered again: a
+// click that comes first answers it, and the expiry finds the click.
+func TestExpiryAfterTheClickCameDoesNothing(t *testing.T) {
+	h := start(t)
+	h.claim("k1", "p1", "i1", at(0))
+	h.answers()
+	h.click(clickMsg("k1", "p1", at(0)))
+	h.wantAnswers(granted("p1", "i1"))
+	h.tt.Consume(string(Loop), "k1", encode(codecs.ClaimExpiry{ClickID: "k1", Watermark: at(0).Add(2 * h.deps.Lateness)}))
+	h.wantAnswers()
+	if st := h.state("k1"); st == nil || st.Holder != "i1" {
+		t.Errorf("state after a stale expiry: %+v", st)
 	}
 }
 
@@ -458,6 +546,7 @@ func (h *harness) absorbAll(click string) (before *State, restore func()) {
 	real := maps.Clone(st.Absorbed)
 	st.Absorbed[string(Clicks)] = 1 << 40
 	st.Absorbed[string(Claims)] = 1 << 40
+	st.Absorbed[string(Loop)] = 1 << 40
 	h.tt.SetTableValue(Table, click, st)
 	return h.state(click), func() {
 		st := h.state(click)

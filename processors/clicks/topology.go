@@ -24,6 +24,9 @@ var (
 	Recorded goka.Stream = "clicks-recorded"
 	// Replies carries the claim answers, keyed project:install_instance_id.
 	Replies goka.Stream = "attribution-replies"
+	// Loop is the group's loopback stream (goka's name for it): the
+	// sweep's claim expiries, keyed by click id.
+	Loop goka.Stream = "clicks-loop"
 )
 
 // Table is the group table: State under click ids, watermark records under
@@ -44,6 +47,8 @@ func Define(deps processors.Deps) processors.Group {
 	graph := goka.DefineGroup(Group,
 		goka.Input(Clicks, new(codecs.Wire), stream.Guard(Group, g.click)),
 		goka.Input(Claims, new(codecs.Wire), stream.Guard(Group, g.claim)),
+		// The sweep's expiries, so that their answers are an input's.
+		goka.Loop(new(codecs.Wire), stream.Guard(Group, g.expire)),
 		// Ticks only advance the watermark; the work it allows is done by
 		// the sweep, which is where the entries are.
 		g.marks.TickInput(nil),
