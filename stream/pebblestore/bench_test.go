@@ -213,3 +213,64 @@ func dirSize(tb testing.TB, dir string) int64 {
 	}
 	return size
 }
+
+// BenchmarkSweepPass walks a table the way a sweep pass of 8 slices does:
+// "whole table per slice" opens 8 iterators over every key and keeps the
+// slice's keys by hash (how a pass read the table before iterators took a
+// key range), "key range per slice" opens the 8 scoped iterators. 256k keys
+// of 20 bytes with 250-byte values, flushed into table files.
+func BenchmarkSweepPass(b *testing.B) {
+	const n, keys = 8, 1 << 18
+	names, _ := benchData()
+	value := make([]byte, 250)
+	rand.NewChaCha8([32]byte{2}).Read(value)
+	tables := New(b.TempDir(), WithCacheSize(64<<20))
+	st, err := tables.Builder()("table", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := st.Open(); err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	for _, k := range names[:keys] {
+		if err := st.Set(k, value); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := st.(*Store).db.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	var slice int
+	var scope func() IterScope
+	tables.FilterIterators(func(string, int32) IterScope { return scope() })
+	for _, c := range []struct {
+		name  string
+		scope func() IterScope
+	}{
+		{"whole table per slice", func() IterScope {
+			return IterScope{Keep: func(key, _ []byte) bool { return int(key[len(key)-1])%n == slice }}
+		}},
+		{"key range per slice", func() IterScope { return IterScope{Slice: slice, Slices: n} }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			scope = c.scope
+			for b.Loop() {
+				met := 0
+				for slice = 0; slice < n; slice++ {
+					it, err := st.Iterator()
+					if err != nil {
+						b.Fatal(err)
+					}
+					for it.Next() {
+						met++
+					}
+					it.Release()
+				}
+				if met != keys {
+					b.Fatalf("a pass met %d keys, want %d", met, keys)
+				}
+			}
+		})
+	}
+}
