@@ -58,8 +58,8 @@ type Claimant struct {
 }
 
 // Answer is a reply sent about the click and the input that caused it
-// (topic#digest of its content; "sweep" for answers of a sweep, never
-// re-sent).
+// (topic#digest of its content; "sweep" in states written when the sweep
+// sent the late claims' answers itself, never re-sent).
 type Answer struct {
 	Input string                  `json:"input"`
 	Reply codecs.AttributionReply `json:"reply"`
