@@ -107,8 +107,7 @@ func Components(names []string, cfg Config) ([]stream.Component, error) {
 			table := g.Graph.GroupTable()
 			pre := g.Sweeper.Prefilter(table.Topic(), table.Codec())
 			tables.FilterIterators(func(topic string, partition int32) pebblestore.IterScope {
-				s := pre(topic, partition)
-				return pebblestore.IterScope{Slice: s.Slice, Slices: s.Slices, Keep: s.Keep}
+				return pebblestore.IterScope(pre(topic, partition))
 			})
 		}
 		build := func() (*goka.Processor, error) {

@@ -18,8 +18,8 @@ type sweepRun struct {
 // the Slice-th of Slices key ranges, and of those only the entries Keep
 // accepts. The store divides its keys into the ranges when slice 0 opens
 // and keeps them until the next slice 0 (pebblestore.IterScope), so the
-// sweeps of one pass meet every key once. The zero value asks for every
-// entry.
+// sweeps of one pass meet every key once. It converts to
+// pebblestore.IterScope. The zero value asks for every entry.
 type IterScope struct {
 	Slice, Slices int
 	Keep          func(key, value []byte) bool

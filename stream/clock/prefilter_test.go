@@ -94,8 +94,7 @@ func TestPrefilteredSweepsVisitOnlyExpiredEntries(t *testing.T) {
 	tables := pebblestore.New(t.TempDir(), pebblestore.WithCacheSize(1<<20))
 	pre := g.s.Prefilter(string(testTable), TableCodec(codecs.JSON[entry]{}))
 	tables.FilterIterators(func(topic string, partition int32) pebblestore.IterScope {
-		s := pre(topic, partition)
-		return pebblestore.IterScope{Slice: s.Slice, Slices: s.Slices, Keep: s.Keep}
+		return pebblestore.IterScope(pre(topic, partition))
 	})
 	var cur atomic.Pointer[goka.Processor]
 	supervise(t,

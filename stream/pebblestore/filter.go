@@ -22,8 +22,10 @@ type IterScope struct {
 	// are chosen then, and a key may be met twice or not at all until the
 	// next pass.
 	Slice, Slices int
-	// Keep, when set, chooses the entries the iterator returns.
-	Keep EntryFilter
+	// Keep, when set, chooses the entries the iterator returns (an
+	// EntryFilter; spelled out so that a struct of the same fields, such
+	// as a sweeper's scope, converts to IterScope).
+	Keep func(key, value []byte) bool
 }
 
 // IterFilter returns the scope of an iterator that is opened now on the

@@ -39,10 +39,16 @@ func (i *iterator) Next() bool {
 		i.started = true
 		i.valid = i.it.First()
 	}
+	i.skipRejected()
+	return i.valid
+}
+
+// skipRejected moves past the entries the filter rejects, from the
+// current one on.
+func (i *iterator) skipRejected() {
 	for i.valid && i.keep != nil && !i.kept() {
 		i.valid = i.it.Next()
 	}
-	return i.valid
 }
 
 // kept asks the filter about the current entry. An entry whose value
@@ -64,9 +70,7 @@ func (i *iterator) Seek(key []byte) bool {
 	i.started = true
 	// Pebble clamps the seek key to the iterator bounds.
 	i.valid = i.it.SeekGE(userKey(key))
-	for i.valid && i.keep != nil && !i.kept() {
-		i.valid = i.it.Next()
-	}
+	i.skipRejected()
 	return i.valid
 }
 
