@@ -163,6 +163,22 @@ func TestTickerNeedsTheTopic(t *testing.T) {
 	}
 }
 
+// superviseSwept runs a ticker and the group, on tables, through its
+// sweeper; cur holds the processor built last.
+func superviseSwept(t *testing.T, k stream.Kafka, g *testGroupDef, tables storage.Builder) (cur *atomic.Pointer[goka.Processor], stop func()) {
+	cur = new(atomic.Pointer[goka.Processor])
+	_, stop = supervise(t,
+		Ticker(k, TickerConfig{Interval: 100 * time.Millisecond}),
+		g.s.Component("group-clocktest", func() (*goka.Processor, error) {
+			p, err := g.build(k.Brokers, k.ProcessorOptions(string(testGroup), tables, 1)...)
+			if err == nil {
+				cur.Store(p)
+			}
+			return p, err
+		}))
+	return cur, stop
+}
+
 // emitter returns a function that emits entries to topic.
 func emitter(t *testing.T, k stream.Kafka, topic goka.Stream) func(key string, e entry) {
 	em, err := goka.NewEmitter(k.Brokers, topic, new(codec.Bytes), k.EmitterOptions(string(topic), 1)...)
@@ -206,17 +222,7 @@ func TestClockOnEmbeddedBroker(t *testing.T) {
 		}
 	}}, nil)
 	run := func() (*atomic.Pointer[goka.Processor], func()) {
-		var cur atomic.Pointer[goka.Processor]
-		_, stop := supervise(t,
-			Ticker(k, TickerConfig{Interval: 100 * time.Millisecond}),
-			g.s.Component("group-clocktest", func() (*goka.Processor, error) {
-				p, err := g.build(k.Brokers, k.ProcessorOptions(string(testGroup), storage.MemoryBuilder(), 1)...)
-				if err == nil {
-					cur.Store(p)
-				}
-				return p, err
-			}))
-		return &cur, stop
+		return superviseSwept(t, k, g, storage.MemoryBuilder())
 	}
 	get := func(cur *atomic.Pointer[goka.Processor], key string) (any, bool) {
 		p := cur.Load()

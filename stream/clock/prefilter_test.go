@@ -96,16 +96,7 @@ func TestPrefilteredSweepsVisitOnlyExpiredEntries(t *testing.T) {
 	tables.FilterIterators(func(topic string, partition int32) pebblestore.IterScope {
 		return pebblestore.IterScope(pre(topic, partition))
 	})
-	var cur atomic.Pointer[goka.Processor]
-	supervise(t,
-		Ticker(k, TickerConfig{Interval: 100 * time.Millisecond}),
-		g.s.Component("group-clocktest", func() (*goka.Processor, error) {
-			p, err := g.build(k.Brokers, k.ProcessorOptions(string(testGroup), tables.Builder(), 1)...)
-			if err == nil {
-				cur.Store(p)
-			}
-			return p, err
-		}))
+	cur, _ := superviseSwept(t, k, g, tables.Builder())
 	get := func(key string) (any, bool) {
 		p := cur.Load()
 		if p == nil || !p.Recovered() {
